@@ -1,0 +1,69 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema';
+
+export type { DB };
+export type Db = Kysely<DB>;
+
+let parsersSet = false;
+
+/**
+ * No money or quantity ever passes through a JS `number`: int8 becomes bigint and numeric stays
+ * a decimal string. Set once per process, before the first query.
+ */
+export function setTypeParsers(): void {
+  if (parsersSet) return;
+  pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
+  pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => v);
+  // Calendar dates stay 'YYYY-MM-DD': a JS Date would shift them by the process time zone.
+  pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+  // int8[] arrives as '{1,2,NULL}': integers only, no quoting to handle.
+  pg.types.setTypeParser(1016 as Parameters<typeof pg.types.setTypeParser>[0], (v: string) =>
+    v === '{}'
+      ? []
+      : v
+          .slice(1, -1)
+          .split(',')
+          .map((x) => (x === 'NULL' ? null : BigInt(x))),
+  );
+  parsersSet = true;
+}
+
+export interface DbOptions {
+  url: string;
+  poolSize?: number;
+  applicationName?: string;
+}
+
+export function createPool(opts: DbOptions): pg.Pool {
+  setTypeParsers();
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize ?? 10,
+    application_name: opts.applicationName ?? 'retrace',
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection must not crash the process; the next checkout reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export function createDb(pool: pg.Pool): Db {
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** SQLSTATE classes that mean "the database is not there right now", not "your input is wrong". */
+export function isUnavailableError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (typeof e.code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH'].includes(e.code))
+      return true;
+    // 08: connection exception, 53: insufficient resources, 57P: operator intervention (shutdown).
+    if (/^(08|53|57P)/.test(e.code)) return true;
+  }
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(
+    e.message ?? '',
+  );
+}

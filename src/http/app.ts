@@ -1,0 +1,95 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { requestId } from 'hono/request-id';
+import { isUnavailableError } from '../db/database';
+import type { Logger } from '../log';
+import type { Metrics } from '../ops/metrics';
+import { type FieldError, ProblemError, problemBody, zodIssuesToFieldErrors } from './problems';
+
+export interface AppEnv {
+  Variables: {
+    log: Logger;
+    requestId: string;
+  };
+}
+
+export type App = OpenAPIHono<AppEnv>;
+
+export function problemResponse(c: Context, err: ProblemError): Response {
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (err.extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.extra.retryAfterSeconds);
+  return c.body(JSON.stringify(err.toBody()), err.status as 400, headers);
+}
+
+/**
+ * The app shell shared by every route: request ids, one log line per request, latency metrics,
+ * and errors as RFC 9457 problems. Nothing a client sends may turn into a 5xx: unexpected errors
+ * are logged with their stack and answered with a bare 500 (no stack in the body), storage
+ * outages with 503 and Retry-After.
+ */
+export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const errors: FieldError[] = zodIssuesToFieldErrors(
+          result.error.issues,
+          result.target === 'json' ? '' : `/${result.target}`,
+        );
+        return problemResponse(c, new ProblemError('validation', 'The request is not valid.', { errors }));
+      }
+    },
+  });
+
+  app.use(requestId({ headerName: 'x-request-id' }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    c.set('log', deps.log.child({ request_id: c.get('requestId') }));
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const route = c.req.routePath || 'unmatched';
+    deps.metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
+      c.get('log').info(
+        {
+          method: c.req.method,
+          route,
+          path: c.req.path,
+          status: c.res.status,
+          ms: Math.round(seconds * 1000),
+        },
+        'request',
+      );
+    }
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) return problemResponse(c, err);
+    if (isUnavailableError(err)) {
+      return problemResponse(
+        c,
+        new ProblemError('unavailable', 'A backing service is unavailable. Retry later.', {
+          retryAfterSeconds: 5,
+        }),
+      );
+    }
+    // Hono's own HTTP errors (e.g. malformed JSON in a validator) carry a 4xx status.
+    const status = (err as { status?: number }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return problemResponse(
+        c,
+        new ProblemError(status === 413 ? 'payload_too_large' : 'malformed', err.message),
+      );
+    }
+    (c.get('log') ?? deps.log).error({ err }, 'unhandled error');
+    return c.body(
+      JSON.stringify(problemBody('internal', 'An unexpected error occurred; it has been logged.')),
+      500,
+      {
+        'content-type': 'application/problem+json',
+      },
+    );
+  });
+
+  app.notFound((c) => problemResponse(c, new ProblemError('not_found', `No resource at ${c.req.path}.`)));
+  return app;
+}

@@ -1,0 +1,39 @@
+import type { Db } from '../db/database';
+import type { IngestService } from '../ingest/ingest.service';
+import type { Logger } from '../log';
+import type { Metrics } from '../ops/metrics';
+import type { EventQueues } from '../queue/producer';
+import { type App, createBaseApp } from './app';
+import { registerDocs } from './routes/docs';
+import { registerIngest } from './routes/ingest';
+import { registerOps } from './routes/ops';
+
+export interface AppDeps {
+  db: Db;
+  queues: EventQueues;
+  ingest: IngestService;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export const OPENAPI_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Retrace API',
+    version: '1.0.0',
+    description:
+      'Recycling-sector transaction data for VAT management (Jiangmen tax bureau). Trading platforms push signed records; ' +
+      'tax officers query reconciled trades, transaction chains, VAT reference sheets and anomalies. ' +
+      'Money is a decimal string in CNY (at most 2 decimals); quantities are decimal strings with a unit; times are RFC 3339 with offset; ' +
+      'periods are Asia/Shanghai calendar months (YYYY-MM). Errors are RFC 9457 problem details.',
+  },
+};
+
+export function createApp(deps: AppDeps): App {
+  const app = createBaseApp(deps);
+  registerOps(app, deps);
+  registerIngest(app, deps.ingest);
+  registerDocs(app);
+  app.doc31('/openapi.json', OPENAPI_INFO);
+  return app;
+}

@@ -1,0 +1,179 @@
+import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { envelopeSchema } from '../../../domain/events';
+import {
+  type IngestService,
+  MAX_BATCH_BYTES,
+  MAX_EVENT_BYTES,
+  type WebhookHeaders,
+} from '../../../ingest/ingest.service';
+import type { App } from '../../app';
+import {
+  fieldErrorSchema,
+  ProblemError,
+  problemResponse as problemDoc,
+  retryAfterHeader,
+} from '../../problems';
+
+const platformParam = z.object({
+  platform: z
+    .string()
+    .openapi({ param: { name: 'platform', in: 'path' }, example: 'jmrr', description: 'Platform code' }),
+});
+
+const signatureHeaders = z.object({
+  'webhook-id': z
+    .string()
+    .openapi({ example: 'msg_2mN0p4cQ', description: 'Unique delivery id; the idempotency key' }),
+  'webhook-timestamp': z
+    .string()
+    .openapi({ example: '1790000000', description: 'Unix seconds; at most 300 s from server time' }),
+  'webhook-signature': z.string().openapi({
+    example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
+    description: 'Space-separated `v1,<base64 HMAC-SHA256>` signatures',
+  }),
+});
+
+const acceptedSchema = z
+  .object({ status: z.literal('accepted'), event_id: z.string(), received_at: z.string() })
+  .openapi('IngestAccepted');
+const duplicateSchema = z
+  .object({ status: z.literal('duplicate'), event_id: z.string() })
+  .openapi('IngestDuplicate');
+
+const batchResultSchema = z
+  .object({
+    batch_id: z.string(),
+    accepted: z.number().int(),
+    duplicates: z.number().int(),
+    rejected: z.number().int(),
+    results: z.array(
+      z.object({
+        line: z.number().int().openapi({ description: '1-based physical line number' }),
+        id: z.string().nullable(),
+        status: z.enum(['accepted', 'duplicate', 'rejected']),
+        errors: z.array(fieldErrorSchema).optional(),
+      }),
+    ),
+  })
+  .openapi('BatchResult');
+
+const commonErrors = {
+  401: problemDoc('Missing or invalid signature, or timestamp outside ±300 s'),
+  403: problemDoc('Platform unknown or disabled'),
+  413: problemDoc('Body too large'),
+  415: problemDoc('Wrong content type'),
+  429: { ...problemDoc('Platform over its rate limit'), headers: retryAfterHeader },
+  503: { ...problemDoc('Storage unavailable: nothing was stored, retry later'), headers: retryAfterHeader },
+};
+
+function webhookHeaders(c: Context): WebhookHeaders {
+  return {
+    id: c.req.header('webhook-id') ?? null,
+    timestamp: c.req.header('webhook-timestamp') ?? null,
+    signature: c.req.header('webhook-signature') ?? null,
+  };
+}
+
+function requireContentType(c: Context, expected: RegExp, name: string): void {
+  const ct = c.req.header('content-type') ?? '';
+  if (!expected.test(ct)) throw new ProblemError('unsupported_media_type', `Content-Type must be ${name}.`);
+}
+
+const tooLarge = (bytes: number) => () => {
+  throw new ProblemError('payload_too_large', `The body exceeds ${bytes} bytes.`);
+};
+
+export function registerIngest(app: App, ingest: IngestService): void {
+  app.openAPIRegistry.registerPath({
+    operationId: 'ingestEvent',
+    method: 'post',
+    path: '/v1/ingest/{platform}/events',
+    tags: ['ingestion'],
+    summary: 'Push one signed event (Standard Webhooks)',
+    description:
+      'The event is stored durably in PostgreSQL before the answer. A retry with the same `webhook-id` answers 200 `duplicate`; ' +
+      'an identical record (same key and version) under a new id is also a duplicate; different content under a stored record key ' +
+      'and version is 409. Rejected authenticated events (400, 409) are kept in a quarantine that administrators can replay.',
+    request: {
+      params: platformParam,
+      headers: signatureHeaders,
+      body: { required: true, content: { 'application/json': { schema: envelopeSchema } } },
+    },
+    responses: {
+      202: {
+        description: 'Stored durably and queued',
+        content: { 'application/json': { schema: acceptedSchema } },
+      },
+      200: {
+        description: 'This webhook-id (or identical record) was already accepted',
+        content: { 'application/json': { schema: duplicateSchema } },
+      },
+      400: problemDoc('Body or record invalid (JSON, schema, checksums, arithmetic), with `errors`'),
+      409: problemDoc('Same record key and version already stored with different content'),
+      ...commonErrors,
+    },
+  });
+
+  app.openAPIRegistry.registerPath({
+    operationId: 'ingestBatch',
+    method: 'post',
+    path: '/v1/ingest/{platform}/batches',
+    tags: ['ingestion'],
+    summary: 'Push an NDJSON batch of events (backfill)',
+    description:
+      'At most 10,000 lines / 16 MiB, each `{ "id", "type", "timestamp", "data" }`, signed like a single event over the raw body with ' +
+      '`webhook-id` = the batch id. All-or-nothing with respect to storage failure (503), line by line for validation.',
+    request: {
+      params: platformParam,
+      headers: signatureHeaders,
+      body: { required: true, content: { 'application/x-ndjson': { schema: z.string() } } },
+    },
+    responses: {
+      200: {
+        description: 'Per-line results',
+        content: { 'application/json': { schema: batchResultSchema } },
+      },
+      400: problemDoc('The batch is not valid UTF-8'),
+      ...commonErrors,
+    },
+  });
+
+  // Handlers are plain routes: the body must stay raw bytes until the signature is verified.
+  app.post(
+    '/v1/ingest/:platform/events',
+    async (c, next) => {
+      requireContentType(c, /^application\/json\s*(;|$)/i, 'application/json');
+      await next();
+    },
+    bodyLimit({ maxSize: MAX_EVENT_BYTES, onError: tooLarge(MAX_EVENT_BYTES) }),
+    async (c) => {
+      const platform = c.req.param('platform');
+      const raw = Buffer.from(await c.req.arrayBuffer());
+      const receivedAt = new Date();
+      const headers = webhookHeaders(c);
+      await ingest.authenticate(platform, headers, raw);
+      const result = await ingest.ingestEvent(platform, headers, raw, receivedAt);
+      return c.json(result.body, result.status);
+    },
+  );
+
+  app.post(
+    '/v1/ingest/:platform/batches',
+    async (c, next) => {
+      requireContentType(c, /^application\/(x-)?ndjson\s*(;|$)/i, 'application/x-ndjson');
+      await next();
+    },
+    bodyLimit({ maxSize: MAX_BATCH_BYTES, onError: tooLarge(MAX_BATCH_BYTES) }),
+    async (c) => {
+      const platform = c.req.param('platform');
+      const raw = Buffer.from(await c.req.arrayBuffer());
+      const receivedAt = new Date();
+      const headers = webhookHeaders(c);
+      await ingest.authenticate(platform, headers, raw);
+      const result = await ingest.ingestBatch(platform, headers, raw, receivedAt);
+      return c.json(result, 200);
+    },
+  );
+}

@@ -1,0 +1,104 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { sql } from 'kysely';
+import type { Db } from '../../../db/database';
+import type { Metrics } from '../../../ops/metrics';
+import type { EventQueues } from '../../../queue/producer';
+import type { App } from '../../app';
+
+export interface OpsDeps {
+  db: Db;
+  queues: EventQueues;
+  metrics: Metrics;
+}
+
+const healthz = createRoute({
+  operationId: 'getHealthz',
+  method: 'get',
+  path: '/healthz',
+  tags: ['operations'],
+  summary: 'Liveness: the process is up',
+  responses: {
+    200: {
+      description: 'alive',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
+});
+
+const readyStatus = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z.object({ postgres: z.enum(['ok', 'down']), redis: z.enum(['ok', 'down']) }),
+});
+
+const readyz = createRoute({
+  operationId: 'getReadyz',
+  method: 'get',
+  path: '/readyz',
+  tags: ['operations'],
+  summary: 'Readiness: PostgreSQL and Redis are reachable',
+  responses: {
+    200: { description: 'ready', content: { 'application/json': { schema: readyStatus } } },
+    503: { description: 'a dependency is down', content: { 'application/json': { schema: readyStatus } } },
+  },
+});
+
+const metricsRoute = createRoute({
+  operationId: 'getMetrics',
+  method: 'get',
+  path: '/metrics',
+  tags: ['operations'],
+  summary: 'Prometheus metrics: ingest counts, HTTP latency, queue depth and lag',
+  responses: {
+    200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+  },
+});
+
+async function probe(fn: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 'down'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('timeout')), ms))),
+    ]);
+    return 'ok';
+  } catch {
+    return 'down';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerOps(app: App, deps: OpsDeps): void {
+  app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
+
+  app.openapi(readyz, async (c) => {
+    const [postgres, redis] = await Promise.all([
+      probe(() => sql`SELECT 1`.execute(deps.db)),
+      probe(() => deps.queues.redis.ping()),
+    ]);
+    const ok = postgres === 'ok' && redis === 'ok';
+    return c.json(
+      { status: ok ? ('ready' as const) : ('not_ready' as const), checks: { postgres, redis } },
+      ok ? 200 : 503,
+    );
+  });
+
+  app.openapi(metricsRoute, async (c) => {
+    // Queue depth is read at scrape time; if Redis is away the gauges keep their last values.
+    try {
+      const counts = await deps.queues.counts();
+      for (const q of counts) {
+        for (const [state, n] of Object.entries(q.counts))
+          deps.metrics.queueDepth.set({ queue: q.queue, state }, n);
+        deps.metrics.queueLag.set(
+          { queue: q.queue },
+          q.oldestWaitingMs === null ? 0 : q.oldestWaitingMs / 1000,
+        );
+      }
+    } catch {
+      // counted as stale gauges; readiness reports the outage
+    }
+    const body = await deps.metrics.registry.metrics();
+    return c.text(body, 200, { 'content-type': deps.metrics.registry.contentType });
+  });
+}

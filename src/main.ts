@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { config as loadDotenv } from 'dotenv';
+import { printJson, say, UsageError } from './cli/output';
+import { platformCommand } from './cli/platform';
+import { quarantineCommand } from './cli/quarantine';
+import { ConfigError, loadConfig } from './config';
+import { migrate } from './db/migrator';
+import { runApi } from './http/server';
+import { createRuntime } from './runtime';
+
+const USAGE = `retrace <command>
+
+  migrate                                   create the database if missing and apply sql/ migrations
+  platform add <code> --name <name> [--rate-limit N]
+  platform rotate-secret <code> | revoke-old-secrets <code> | disable <code> | enable <code> | list
+  serve api | serve worker                  run the HTTP API / the queue workers
+  quarantine list [--platform P] [--all] | quarantine replay <id>
+
+Configuration is read from the environment (and .env): DATABASE_URL, REDIS_URL, PORT,
+RETRACE_MASTER_KEY (see README.md).`;
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      name: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      platform: { type: 'string' },
+      all: { type: 'boolean' },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (!command || values.help) {
+    say(USAGE);
+    if (!command && !values.help) process.exitCode = 2;
+    return;
+  }
+  if (existsSync(path.join(process.cwd(), '.env'))) loadDotenv({ quiet: true });
+  const config = loadConfig();
+  const flags = values as Record<string, string | boolean | undefined>;
+
+  if (command === 'migrate') {
+    const result = await migrate(config.databaseUrl);
+    say(
+      `database ${result.database}: ${result.applied.length} migration(s) applied, ${result.alreadyApplied} already applied`,
+    );
+    printJson(result);
+    return;
+  }
+  if (command === 'serve') {
+    const [what] = rest;
+    if (what === 'api') return runApi(createRuntime(config, 'api'));
+    if (what === 'worker') {
+      // Loaded on demand: nothing in src/ depends on workers/ at import time.
+      const workers = await import(pathToFileURL(path.join(root, 'workers/main.ts')).href);
+      return workers.runWorkers(createRuntime(config, 'worker'));
+    }
+    throw new UsageError('serve api | serve worker');
+  }
+
+  const rt = createRuntime(config, 'cli');
+  try {
+    switch (command) {
+      case 'platform':
+        return await platformCommand(rt, rest, flags as { name?: string; 'rate-limit'?: string });
+      case 'quarantine':
+        return await quarantineCommand(
+          rt,
+          rest,
+          flags as { platform?: string; all?: boolean; limit?: string },
+        );
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+    }
+  } finally {
+    await rt.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof ConfigError) {
+    say('Retrace cannot start: the configuration is not valid.');
+    for (const p of err.problems) say(`  ${p}`);
+    process.exit(1);
+  }
+  if (err instanceof UsageError) {
+    say(err.message);
+    process.exit(2);
+  }
+  say(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
+
+export { printJson };

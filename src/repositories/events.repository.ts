@@ -1,0 +1,193 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+
+export interface NewEvent {
+  platform: string;
+  eventId: string;
+  eventType: string;
+  eventTs: Date;
+  recordKind: string;
+  recordKey: string;
+  recordVersion: number | null;
+  contentSha256: Buffer;
+  rawBody: string;
+  signature: Record<string, string> | null;
+  batchId: string | null;
+  batchLine: number | null;
+  receivedAt: Date;
+}
+
+export type StoreOutcome =
+  | { status: 'accepted'; eventId: string }
+  | { status: 'duplicate'; eventId: string }
+  | {
+      status: 'conflict';
+      eventId: string;
+      reason: 'event_id_reused' | 'record_version';
+      existingEventId: string;
+    };
+
+const eventKey = (e: { platform: string; eventId: string }) => `${e.platform}\u0000${e.eventId}`;
+const recordKey = (e: NewEvent) =>
+  e.recordVersion === null
+    ? null
+    : `${e.platform}\u0000${e.recordKind}\u0000${e.recordKey}\u0000${e.recordVersion}`;
+
+/**
+ * Stores events idempotently in ONE statement (group commit: many requests share it).
+ * Webhook-id retries and identical re-sends of a record version are duplicates; a different
+ * content under a stored (record key, version) is a conflict. Rows in `events` that collide with
+ * each other are resolved in memory against the first of them, so the result does not depend on
+ * which request of a concurrent burst reached PostgreSQL first.
+ */
+export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<StoreOutcome[]> {
+  const repOf = new Array<number>(events.length);
+  const reps: number[] = [];
+  const seenEvent = new Map<string, number>();
+  const seenRecord = new Map<string, number>();
+  events.forEach((e, i) => {
+    const ek = eventKey(e);
+    const rk = recordKey(e);
+    const prior = seenEvent.get(ek) ?? (rk ? seenRecord.get(rk) : undefined);
+    if (prior !== undefined) {
+      repOf[i] = prior;
+      return;
+    }
+    repOf[i] = i;
+    reps.push(i);
+    seenEvent.set(ek, i);
+    if (rk) seenRecord.set(rk, i);
+  });
+
+  const r = reps.map((i) => events[i]!);
+  // unnest() turns parallel arrays into rows: one round trip for the whole group.
+  const inserted = await sql<{ platform: string; event_id: string }>`
+    INSERT INTO inbound_events (platform, event_id, event_type, event_ts, record_kind, record_key, record_version,
+      content_sha256, raw_body, signature, batch_id, batch_line, received_at)
+    SELECT * FROM unnest(
+      ${r.map((e) => e.platform)}::text[], ${r.map((e) => e.eventId)}::text[], ${r.map((e) => e.eventType)}::text[],
+      ${r.map((e) => e.eventTs.toISOString())}::timestamptz[], ${r.map((e) => e.recordKind)}::text[],
+      ${r.map((e) => e.recordKey)}::text[], ${r.map((e) => e.recordVersion)}::int[],
+      ${r.map((e) => e.contentSha256)}::bytea[], ${r.map((e) => e.rawBody)}::text[],
+      ${r.map((e) => (e.signature ? JSON.stringify(e.signature) : null))}::jsonb[],
+      ${r.map((e) => e.batchId)}::text[], ${r.map((e) => e.batchLine)}::int[],
+      ${r.map((e) => e.receivedAt.toISOString())}::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING platform, event_id`.execute(db);
+  const insertedKeys = new Set(
+    inserted.rows.map((row) => eventKey({ platform: row.platform, eventId: row.event_id })),
+  );
+
+  const outcomes = new Array<StoreOutcome>(events.length);
+  const missing = reps.filter((i) => !insertedKeys.has(eventKey(events[i]!)));
+  for (const i of reps)
+    if (insertedKeys.has(eventKey(events[i]!)))
+      outcomes[i] = { status: 'accepted', eventId: events[i]!.eventId };
+
+  if (missing.length > 0) {
+    const m = missing.map((i) => events[i]!);
+    const existing = await sql<{
+      platform: string;
+      event_id: string;
+      record_kind: string;
+      record_key: string;
+      record_version: number | null;
+      content_sha256: Buffer;
+    }>`
+      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.content_sha256
+      FROM unnest(${m.map((e) => e.platform)}::text[], ${m.map((e) => e.eventId)}::text[],
+                  ${m.map((e) => e.recordKind)}::text[], ${m.map((e) => e.recordKey)}::text[],
+                  ${m.map((e) => e.recordVersion)}::int[]) AS k(platform, event_id, record_kind, record_key, record_version)
+      JOIN inbound_events e ON e.platform = k.platform
+        AND (e.event_id = k.event_id
+          OR (k.record_version IS NOT NULL AND e.record_version = k.record_version
+              AND e.record_kind = k.record_kind AND e.record_key = k.record_key))`.execute(db);
+    const byEvent = new Map<string, (typeof existing.rows)[number]>();
+    const byRecord = new Map<string, (typeof existing.rows)[number]>();
+    for (const row of existing.rows) {
+      byEvent.set(eventKey({ platform: row.platform, eventId: row.event_id }), row);
+      if (row.record_version !== null) {
+        byRecord.set(
+          `${row.platform}\u0000${row.record_kind}\u0000${row.record_key}\u0000${row.record_version}`,
+          row,
+        );
+      }
+    }
+    for (const i of missing) {
+      const e = events[i]!;
+      const sameId = byEvent.get(eventKey(e));
+      if (sameId) {
+        outcomes[i] = sameId.content_sha256.equals(e.contentSha256)
+          ? { status: 'duplicate', eventId: e.eventId }
+          : {
+              status: 'conflict',
+              eventId: e.eventId,
+              reason: 'event_id_reused',
+              existingEventId: sameId.event_id,
+            };
+        continue;
+      }
+      const rk = recordKey(e);
+      const sameRecord = rk ? byRecord.get(rk) : undefined;
+      if (!sameRecord) throw new Error(`event ${e.platform}/${e.eventId} was neither stored nor found`);
+      outcomes[i] = sameRecord.content_sha256.equals(e.contentSha256)
+        ? { status: 'duplicate', eventId: e.eventId }
+        : {
+            status: 'conflict',
+            eventId: e.eventId,
+            reason: 'record_version',
+            existingEventId: sameRecord.event_id,
+          };
+    }
+  }
+
+  // Followers of a representative inside this group: same content → duplicate, else conflict.
+  events.forEach((e, i) => {
+    const rep = repOf[i]!;
+    if (rep === i) return;
+    const first = events[rep]!;
+    const sameId = eventKey(first) === eventKey(e);
+    outcomes[i] = first.contentSha256.equals(e.contentSha256)
+      ? { status: 'duplicate', eventId: e.eventId }
+      : {
+          status: 'conflict',
+          eventId: e.eventId,
+          reason: sameId ? 'event_id_reused' : 'record_version',
+          existingEventId: first.eventId,
+        };
+  });
+  return outcomes;
+}
+
+export interface PendingEvent {
+  platform: string;
+  eventId: string;
+}
+
+/** Pending events old enough that the queue should have had them by now. */
+export async function findStalePending(
+  db: Db,
+  minAgeSeconds: number,
+  limit: number,
+): Promise<PendingEvent[]> {
+  const rows = await db
+    .selectFrom('inbound_events')
+    .select(['platform', 'event_id'])
+    .where('state', '=', 'pending')
+    .where('received_at', '<', sql<Date>`now() - make_interval(secs => ${minAgeSeconds})`)
+    .orderBy('received_at')
+    .orderBy('platform')
+    .orderBy('event_id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ platform: r.platform, eventId: r.event_id }));
+}
+
+export async function countEventsByState(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('inbound_events')
+    .select(['state', (eb) => eb.fn.countAll<bigint>().as('n')])
+    .groupBy('state')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+}

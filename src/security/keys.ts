@@ -1,0 +1,51 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+
+/**
+ * Keys derived from RETRACE_MASTER_KEY with HKDF-SHA256, one per purpose, so that a leak of one
+ * derived key (say, a blind-index key) says nothing about the others.
+ */
+export type KeyPurpose =
+  | 'platform-secrets'
+  | 'pii-encryption'
+  | 'pii-blind-index'
+  | 'person-key'
+  | 'audit-chain';
+
+export class Keyring {
+  private readonly cache = new Map<KeyPurpose, Buffer>();
+
+  constructor(private readonly master: Buffer) {
+    if (master.length < 32) throw new Error('master key must be at least 32 bytes');
+  }
+
+  key(purpose: KeyPurpose): Buffer {
+    let k = this.cache.get(purpose);
+    if (!k) {
+      k = Buffer.from(hkdfSync('sha256', this.master, Buffer.from('retrace.v1'), Buffer.from(purpose), 32));
+      this.cache.set(purpose, k);
+    }
+    return k;
+  }
+
+  /** AES-256-GCM; output = version byte | 12-byte IV | 16-byte tag | ciphertext. */
+  encrypt(purpose: KeyPurpose, plaintext: string): Buffer {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key(purpose), iv);
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return Buffer.concat([Buffer.from([1]), iv, cipher.getAuthTag(), body]);
+  }
+
+  decrypt(purpose: KeyPurpose, sealed: Buffer): string {
+    if (sealed.length < 29 || sealed[0] !== 1) throw new Error('unknown ciphertext format');
+    const iv = sealed.subarray(1, 13);
+    const tag = sealed.subarray(13, 29);
+    const decipher = createDecipheriv('aes-256-gcm', this.key(purpose), iv);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString('utf8');
+  }
+
+  /** Keyed hash for exact-match lookups of encrypted values (blind index). */
+  blindIndex(value: string, purpose: KeyPurpose = 'pii-blind-index'): Buffer {
+    return createHmac('sha256', this.key(purpose)).update(value, 'utf8').digest();
+  }
+}
