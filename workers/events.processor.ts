@@ -1,15 +1,39 @@
 import type { Job } from 'bullmq';
-import type { Db } from '../src/db/database';
 import type { Metrics } from '../src/ops/metrics';
+import type { ProcessingContext } from '../src/processing/context';
 import { processEvents } from '../src/processing/events';
 import { JOBS } from '../src/queue/jobs';
+import type { EventQueues } from '../src/queue/producer';
 
-export function createEventsProcessor(deps: { db: Db; metrics: Metrics }) {
-  return async (job: Job): Promise<{ processed: number; skipped: number }> => {
-    const payload = JOBS['events.process'].parse(job.data);
-    const result = await processEvents(deps.db, payload.platform, payload.event_ids);
+/**
+ * events.process: applies a chunk of stored events, then (after commit) queues the allocation of
+ * the streams they touched. If that enqueue fails the marks stay in PostgreSQL and the sweep
+ * queues them later, so the job still succeeds.
+ */
+export function createEventsProcessor(deps: {
+  ctx: ProcessingContext;
+  queues: EventQueues;
+  metrics: Metrics;
+}) {
+  return async (job: Job) => {
+    const payload = JOBS['events.process'].schema.parse(job.data);
+    const result = await processEvents(deps.ctx, payload.platform, payload.event_ids);
     deps.metrics.eventsProcessed.inc({ outcome: 'processed' }, result.processed);
-    deps.metrics.processingLatency.observe({ stage: 'handover' }, (Date.now() - job.timestamp) / 1000);
-    return result;
+    if (result.failed) deps.metrics.eventsProcessed.inc({ outcome: 'failed' }, result.failed);
+    if (result.dead) deps.metrics.eventsProcessed.inc({ outcome: 'dead' }, result.dead);
+    const now = Date.now();
+    for (const at of result.receivedAt)
+      deps.metrics.processingLatency.observe({ stage: 'normalised' }, (now - at.getTime()) / 1000);
+    if (result.marks.length > 0) {
+      try {
+        await deps.queues.enqueueStreams(result.marks);
+      } catch (err) {
+        deps.ctx.log.warn(
+          { err: (err as Error).message, streams: result.marks.length },
+          'could not queue allocations; the sweep will',
+        );
+      }
+    }
+    return { processed: result.processed, skipped: result.skipped, failed: result.failed, dead: result.dead };
   };
 }

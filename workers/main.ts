@@ -1,13 +1,17 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/database';
+import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
+import type { ProcessingContext } from '../src/processing/context';
 import { startSweeper } from '../src/processing/sweep';
-import { queueName } from '../src/queue/jobs';
+import { QUEUE_BASES, queueName } from '../src/queue/jobs';
 import type { EventQueues } from '../src/queue/producer';
 import { createRedis } from '../src/queue/redis';
+import type { Keyring } from '../src/security/keys';
 import { createEventsProcessor } from './events.processor';
+import { createStreamsProcessor } from './streams.processor';
 
 export interface WorkerDeps {
   config: Pick<
@@ -20,6 +24,7 @@ export interface WorkerDeps {
     | 'sweepMinAgeSeconds'
   >;
   db: Db;
+  keyring: Keyring;
   queues: EventQueues;
   metrics: Metrics;
   log: Logger;
@@ -34,9 +39,17 @@ export interface RunningWorkers {
 export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const { config, log, metrics } = deps;
   const connection = createRedis(config.redisUrl, 'worker');
-  const processor = createEventsProcessor(deps);
-  const workers = Array.from({ length: config.queuePartitions }, (_, p) => {
-    const name = queueName('events', p);
+  const ctx: ProcessingContext = { db: deps.db, keyring: deps.keyring, tolerances: DEFAULT_TOLERANCES, log };
+  const processors = {
+    events: createEventsProcessor({ ctx, queues: deps.queues, metrics }),
+    streams: createStreamsProcessor({ ctx }),
+  };
+  const workers = QUEUE_BASES.flatMap((base) =>
+    Array.from({ length: config.queuePartitions }, (_, p) => startWorker(base, p)),
+  );
+  function startWorker(base: (typeof QUEUE_BASES)[number], p: number): Worker {
+    const processor = processors[base];
+    const name = queueName(base, p);
     const worker = new Worker(
       name,
       async (job) => {
@@ -56,7 +69,7 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     });
     worker.on('error', (err) => log.warn({ queue: name, err: err.message }, 'worker connection error'));
     return worker;
-  });
+  }
   const sweeper = startSweeper(deps, {
     intervalSeconds: config.sweepIntervalSeconds,
     minAgeSeconds: config.sweepMinAgeSeconds,
@@ -77,6 +90,7 @@ export async function runWorkers(rt: import('../src/runtime').Runtime): Promise<
   const running = createWorkers({
     config: rt.config,
     db: rt.db,
+    keyring: rt.keyring,
     queues: rt.queues,
     metrics: rt.metrics,
     log: rt.log,

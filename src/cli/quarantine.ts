@@ -38,7 +38,7 @@ export async function quarantineCommand(
       batchId: row.batch_id,
       batchLine: row.batch_line,
       receivedAt: row.received_at as Date,
-      rawBody: row.raw_body,
+      rawBody: rt.keyring.decryptBytes('event-bodies', row.raw_body),
       signature: row.signature as Record<string, string> | null,
     });
     if (result.outcome === 'accepted' || result.outcome === 'duplicate') {

@@ -143,7 +143,7 @@ export class IngestService {
         receivedAt,
         status: 400,
         errors: checked.errors,
-        rawBody: raw,
+        sealedBody: this.seal(raw),
         contentSha256: checked.contentSha256,
         signature,
       });
@@ -175,7 +175,7 @@ export class IngestService {
       receivedAt,
       status: 409,
       errors: [{ pointer: '', message: detail }],
-      rawBody: raw,
+      sealedBody: this.seal(raw),
       contentSha256: checked.event.contentSha256,
       signature,
     });
@@ -270,7 +270,7 @@ export class IngestService {
               s.lineNo,
               receivedAt,
               [{ pointer: '', message: conflictDetail(s.record, o) }],
-              Buffer.from(s.event.rawBody, 'utf8'),
+              s.event.sealedBody,
               s.event.contentSha256,
             ),
           );
@@ -288,7 +288,7 @@ export class IngestService {
             batch_id: batchId,
             received_at: receivedAt,
             body_sha256: sha256(raw),
-            raw_body: raw,
+            raw_body: this.seal(raw),
             signature: JSON.stringify(signature),
             line_count: physical.length,
             accepted: counts.accepted,
@@ -414,7 +414,7 @@ export class IngestService {
         recordKey: record.key,
         recordVersion: record.version,
         contentSha256: contentHash(event.type, (body as { data: unknown }).data),
-        rawBody: text,
+        sealedBody: this.seal(raw),
         signature: origin.signature,
         batchId: origin.batchId,
         batchLine: origin.batchLine,
@@ -441,10 +441,15 @@ export class IngestService {
       receivedAt,
       status: 400,
       errors,
-      rawBody,
+      sealedBody: this.seal(rawBody),
       contentSha256,
       signature: null,
     };
+  }
+
+  /** Raw bodies are kept encrypted at rest: they carry id numbers and bank account numbers. */
+  private seal(raw: Buffer): Buffer {
+    return this.deps.keyring.encryptBytes('event-bodies', raw);
   }
 
   private async reject(entry: QuarantineEntry): Promise<void> {

@@ -1,42 +1,309 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import type {
+  EventDataMap,
+  InvoiceData,
+  InvoiceReversedData,
+  PartyRegisteredData,
+  PaymentData,
+  PaymentReversedData,
+  TradeCancelledData,
+  TradeData,
+  WeighingData,
+} from '../domain/events';
+import type { StreamMark } from '../queue/producer';
+import type { ProcessingContext, TradeKey } from './context';
+import {
+  applyInvoices,
+  applyPaymentReversals,
+  applyPayments,
+  applyWeighings,
+  type Doc,
+  type DocumentEffects,
+} from './documents';
+import { recomputeFlows } from './flows';
+import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
+import { applyRegistrations, PartyCollector, type Registration } from './parties';
+import {
+  applyTradeVersions,
+  markStreamsDirty,
+  storedTradeData,
+  type TradeVersionInput,
+  uniqueTrades,
+} from './trades';
+
+/** After this many failed attempts an event is set aside as 'dead' with its error. */
+export const MAX_EVENT_ATTEMPTS = 5;
 
 export interface ProcessResult {
   processed: number;
   skipped: number;
+  failed: number;
+  dead: number;
+  /** Streams marked for (re-)allocation: the caller enqueues allocation jobs after commit. */
+  marks: StreamMark[];
+  /** Parties whose facts changed: the rule engine re-evaluates them. */
+  parties: string[];
+  trades: TradeKey[];
+  /** Receipt times of the processed events, for the processing-latency metric. */
+  receivedAt: Date[];
+}
+
+interface LoadedEvent {
+  event_id: string;
+  event_type: string;
+  event_ts: Date;
+  raw_body: Buffer;
+  received_at: Date;
 }
 
 /**
- * Takes stored events out of 'pending'. Rows are locked with SKIP LOCKED so two workers handed
- * the same events (a re-enqueue by the sweep) never both work on one; an event already
- * processed is skipped, which makes the job safe to run twice.
+ * Applies stored events to the normalised records, in one transaction for the whole batch
+ * (set-based: a few statements per batch, not per event). Events already processed, or locked by
+ * another worker, are skipped, which makes a job safe to run twice or concurrently. If the batch
+ * fails as a whole, each event is retried alone, so one bad event cannot hold up the others;
+ * an event failing MAX_EVENT_ATTEMPTS times is marked dead with its error.
  */
 export async function processEvents(
-  db: Db,
+  ctx: ProcessingContext,
   platform: string,
   eventIds: readonly string[],
 ): Promise<ProcessResult> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .selectFrom('inbound_events')
-      .select(['event_id'])
-      .where('platform', '=', platform)
-      .where('event_id', 'in', eventIds)
-      .where('state', '=', 'pending')
-      .forUpdate()
-      .skipLocked()
-      .execute();
-    if (rows.length > 0) {
-      await trx
-        .updateTable('inbound_events')
-        .set({ state: 'processed', processed_at: new Date(), attempts: (eb) => eb('attempts', '+', 1) })
-        .where('platform', '=', platform)
-        .where(
-          'event_id',
-          'in',
-          rows.map((r) => r.event_id),
-        )
-        .execute();
+  try {
+    return await ctx.db
+      .transaction()
+      .execute((trx) => processInTransaction({ ...ctx, db: trx }, platform, eventIds));
+  } catch (err) {
+    if (eventIds.length === 1) return recordFailure(ctx.db, platform, eventIds[0]!, err);
+    ctx.log.warn(
+      { platform, events: eventIds.length, err: (err as Error).message },
+      'batch failed; retrying its events one by one',
+    );
+    const total = emptyResult();
+    for (const id of eventIds) {
+      let r: ProcessResult;
+      try {
+        r = await ctx.db
+          .transaction()
+          .execute((trx) => processInTransaction({ ...ctx, db: trx }, platform, [id]));
+      } catch (e) {
+        r = await recordFailure(ctx.db, platform, id, e);
+      }
+      merge(total, r);
     }
-    return { processed: rows.length, skipped: eventIds.length - rows.length };
-  });
+    return total;
+  }
+}
+
+async function processInTransaction(
+  ctx: ProcessingContext,
+  platform: string,
+  eventIds: readonly string[],
+): Promise<ProcessResult> {
+  const { db, keyring } = ctx;
+  const rows: LoadedEvent[] = await db
+    .selectFrom('inbound_events')
+    .select(['event_id', 'event_type', 'event_ts', 'raw_body', 'received_at'])
+    .where('platform', '=', platform)
+    .where('event_id', 'in', eventIds)
+    .where('state', '=', 'pending')
+    .orderBy('event_id')
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  const result = emptyResult();
+  result.skipped = eventIds.length - rows.length;
+  if (rows.length === 0) return result;
+
+  const parties = new PartyCollector(keyring);
+  const registrations: Registration[] = [];
+  const tradeVersions: TradeVersionInput[] = [];
+  const payments: Doc<PaymentData>[] = [];
+  const reversals: Doc<PaymentReversedData>[] = [];
+  const weighings: Doc<WeighingData>[] = [];
+  const blue: Doc<InvoiceData>[] = [];
+  const red: Doc<InvoiceReversedData>[] = [];
+
+  for (const row of rows) {
+    // Validated at ingestion: the stored body is a well-formed event of its type.
+    const body = JSON.parse(keyring.decryptBytes('event-bodies', row.raw_body).toString('utf8')) as {
+      type: keyof EventDataMap;
+      data: unknown;
+    };
+    const doc = <D>(data: unknown): Doc<D> => ({ platform, eventId: row.event_id, data: data as D });
+    switch (body.type) {
+      case 'party.registered':
+        registrations.push({
+          data: body.data as PartyRegisteredData,
+          eventTs: row.event_ts,
+          platform,
+          eventId: row.event_id,
+        });
+        break;
+      case 'trade.created':
+      case 'trade.amended': {
+        const d = body.data as TradeData;
+        tradeVersions.push({
+          platform,
+          tradeId: d.trade_id,
+          version: d.version,
+          kind: body.type === 'trade.created' ? 'created' : 'amended',
+          eventId: row.event_id,
+          eventTs: row.event_ts,
+          receivedAt: row.received_at,
+          data: storedTradeData(d, parties),
+        });
+        break;
+      }
+      case 'trade.cancelled': {
+        const d = body.data as TradeCancelledData;
+        tradeVersions.push({
+          platform,
+          tradeId: d.trade_id,
+          version: d.version,
+          kind: 'cancelled',
+          eventId: row.event_id,
+          eventTs: row.event_ts,
+          receivedAt: row.received_at,
+          data: { trade_id: d.trade_id, version: d.version, reason: d.reason },
+        });
+        break;
+      }
+      case 'payment.made':
+        payments.push(doc(body.data));
+        break;
+      case 'payment.reversed':
+        reversals.push(doc(body.data));
+        break;
+      case 'weighing.recorded':
+        weighings.push(doc(body.data));
+        break;
+      case 'invoice.issued':
+        blue.push(doc(body.data));
+        break;
+      case 'invoice.reversed':
+        red.push(doc(body.data));
+        break;
+      default:
+        throw new Error(`event ${row.event_id} has unknown type ${String(body.type)}`);
+    }
+  }
+
+  // Parties first (documents and trades reference them), registrations after, so master data
+  // wins over a name first seen on a trade.
+  const effects: DocumentEffects[] = [];
+  effects.push(await applyPayments(db, keyring, parties, payments));
+  effects.push(await applyInvoices(db, parties, blue, red));
+  await parties.flush(db);
+  const registered = await applyRegistrations(db, registrations);
+  const tradeResult = await applyTradeVersions(db, tradeVersions);
+  if (registered.length > 0) await refreshTradeDivisions(db, registered);
+  effects.push(await applyPaymentReversals(db, reversals));
+  effects.push(await applyWeighings(db, weighings));
+
+  // Matching: undeclared documents, and groups whose trades changed.
+  const fromTrades = await groupsForTrades(db, tradeResult.trades);
+  const matched = [
+    ...(await rematchPayments(
+      db,
+      [...effects.flatMap((e) => e.paymentGroups), ...fromTrades.payments],
+      ctx.tolerances,
+    )),
+    ...(await rematchInvoices(
+      db,
+      [...effects.flatMap((e) => e.invoiceGroups), ...fromTrades.invoices],
+      ctx.tolerances,
+    )),
+  ];
+  const flowTrades = uniqueTrades([...tradeResult.trades, ...effects.flatMap((e) => e.trades), ...matched]);
+  await recomputeFlows(db, flowTrades, ctx.tolerances);
+  const marks = await markStreamsDirty(db, tradeResult.dirty);
+
+  // The data clock: the latest event time received from this platform.
+  const latest = rows.reduce((m, r) => (r.event_ts > m ? r.event_ts : m), rows[0]!.event_ts);
+  await sql`INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
+            ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()`.execute(
+    db,
+  );
+
+  await db
+    .updateTable('inbound_events')
+    .set((eb) => ({
+      state: 'processed',
+      processed_at: new Date(),
+      attempts: eb('attempts', '+', 1),
+      last_error: null,
+    }))
+    .where('platform', '=', platform)
+    .where(
+      'event_id',
+      'in',
+      rows.map((r) => r.event_id),
+    )
+    .execute();
+
+  result.processed = rows.length;
+  result.marks = marks;
+  result.trades = flowTrades;
+  result.receivedAt = rows.map((r) => r.received_at);
+  result.parties = [
+    ...new Set([
+      ...registered,
+      ...tradeVersions.flatMap((v) => ('seller' in v.data ? [v.data.seller.key, v.data.buyer.key] : [])),
+      ...tradeResult.dirty.map((d) => d.partyKey),
+    ]),
+  ];
+  return result;
+}
+
+/** A registration can move an enterprise to another division: trades carry it for scoping. */
+async function refreshTradeDivisions(db: Db, usccs: readonly string[]): Promise<void> {
+  await sql`UPDATE trades t SET seller_division = p.division FROM parties p
+            WHERE p.party_key = t.seller_key AND p.party_key = ANY(${usccs}::text[]) AND t.seller_division <> p.division`.execute(
+    db,
+  );
+  await sql`UPDATE trades t SET buyer_division = p.division FROM parties p
+            WHERE p.party_key = t.buyer_key AND p.party_key = ANY(${usccs}::text[]) AND t.buyer_division <> p.division`.execute(
+    db,
+  );
+}
+
+async function recordFailure(
+  db: Db,
+  platform: string,
+  eventId: string,
+  err: unknown,
+): Promise<ProcessResult> {
+  const message = err instanceof Error ? err.message : String(err);
+  const row = await db
+    .updateTable('inbound_events')
+    .set((eb) => ({
+      attempts: eb('attempts', '+', 1),
+      last_error: message.slice(0, 2000),
+      state: sql<string>`CASE WHEN attempts + 1 >= ${MAX_EVENT_ATTEMPTS} THEN 'dead' ELSE 'pending' END`,
+    }))
+    .where('platform', '=', platform)
+    .where('event_id', '=', eventId)
+    .where('state', '=', 'pending')
+    .returning(['state'])
+    .executeTakeFirst();
+  const r = emptyResult();
+  if (row?.state === 'dead') r.dead = 1;
+  else r.failed = 1;
+  return r;
+}
+
+function emptyResult(): ProcessResult {
+  return { processed: 0, skipped: 0, failed: 0, dead: 0, marks: [], parties: [], trades: [], receivedAt: [] };
+}
+
+function merge(into: ProcessResult, r: ProcessResult): void {
+  into.processed += r.processed;
+  into.skipped += r.skipped;
+  into.failed += r.failed;
+  into.dead += r.dead;
+  into.marks.push(...r.marks);
+  into.parties.push(...r.parties);
+  into.trades.push(...r.trades);
+  into.receivedAt.push(...r.receivedAt);
 }

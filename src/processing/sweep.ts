@@ -4,39 +4,49 @@ import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
 import { findStalePending } from '../repositories/events.repository';
+import { findStaleDirtyStreams } from './allocate';
 
 // Shared by every worker process: only one of them sweeps at a time.
 const SWEEP_LOCK = 7_146_220_332;
 const SWEEP_BATCH = 5_000;
 
+export interface SweepResult {
+  events: number;
+  streams: number;
+}
+
 /**
- * The safety net that makes Redis disposable: events committed to PostgreSQL but still
- * 'pending' after `minAgeSeconds` are handed to the queue again. This covers an API process
- * that could not reach Redis after commit, a Redis that lost its data (FLUSHALL, failover) and a
- * job that vanished. Job ids derive from the event ids, so an event whose job is merely slow is
- * not queued twice by Redis; if it is processed twice, processing is idempotent anyway.
+ * The safety net that makes Redis disposable: work committed to PostgreSQL but not done after
+ * `minAgeSeconds` — events still 'pending', streams still marked dirty — is handed to the queue
+ * again. This covers an API process that could not reach Redis after commit, a Redis that lost
+ * its data (FLUSHALL, failover), a job that vanished, and an event whose processing failed (it is
+ * retried this way until it is marked dead). Job ids derive from the rows' keys, so work whose
+ * job is merely slow is not queued twice; if it is processed twice, processing is idempotent.
  * Timer-driven in each worker process rather than a BullMQ scheduler, because the scheduler
  * itself lives in the Redis whose loss this must survive.
  */
 export async function sweepOnce(
   deps: { db: Db; queues: EventQueues; metrics: Metrics; log: Logger },
   minAgeSeconds: number,
-): Promise<number> {
+): Promise<SweepResult> {
   return deps.db.transaction().execute(async (trx) => {
     const { rows } = await sql<{
       locked: boolean;
     }>`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS locked`.execute(trx);
-    if (!rows[0]?.locked) return 0;
-    let total = 0;
+    if (!rows[0]?.locked) return { events: 0, streams: 0 };
     // Bounded per round: a huge backlog is handed over over several rounds.
     const stale = await findStalePending(trx, minAgeSeconds, SWEEP_BATCH);
     if (stale.length > 0) {
       await deps.queues.enqueue(stale);
-      total += stale.length;
       deps.metrics.sweepRequeued.inc(stale.length);
       deps.log.info({ events: stale.length }, 'sweep handed pending events to the queue');
     }
-    return total;
+    const streams = await findStaleDirtyStreams(trx, minAgeSeconds, SWEEP_BATCH);
+    if (streams.length > 0) {
+      await deps.queues.enqueueStreams(streams);
+      deps.log.info({ streams: streams.length }, 'sweep handed dirty streams to the queue');
+    }
+    return { events: stale.length, streams: streams.length };
   });
 }
 

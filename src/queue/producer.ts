@@ -1,10 +1,24 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventsJobId, JOBS, MAX_EVENTS_PER_JOB, partitionOf, queueName } from './jobs';
+import {
+  eventsJobId,
+  JOBS,
+  MAX_EVENTS_PER_JOB,
+  partitionOf,
+  type QueueBase,
+  queueName,
+  streamJobId,
+} from './jobs';
 
 export interface EventKey {
   platform: string;
   eventId: string;
+}
+
+export interface StreamMark {
+  partyKey: string;
+  material: string;
+  generation: bigint;
 }
 
 const DEFAULT_JOB_OPTIONS = {
@@ -14,22 +28,35 @@ const DEFAULT_JOB_OPTIONS = {
   removeOnFail: { age: 7 * 24 * 3_600 },
 } as const;
 
+interface BulkJob {
+  name: string;
+  data: unknown;
+  opts: { jobId: string };
+}
+
 /**
- * Producer side of the partitioned event queues. Used by the API (after commit) and by the sweep.
+ * Producer side of the partitioned queues. Used by the API (after commit), by workers (for the
+ * follow-up work of a job) and by the sweep.
  */
 export class EventQueues {
-  readonly queues: Queue[];
+  private readonly byBase: Record<QueueBase, Queue[]>;
 
   constructor(
     private readonly connection: Redis,
     readonly prefix: string,
     readonly partitions: number,
   ) {
-    this.queues = Array.from(
-      { length: partitions },
-      (_, p) =>
-        new Queue(queueName('events', p), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
-    );
+    const make = (base: QueueBase) =>
+      Array.from(
+        { length: partitions },
+        (_, p) =>
+          new Queue(queueName(base, p), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
+      );
+    this.byBase = { events: make('events'), streams: make('streams') };
+  }
+
+  get queues(): Queue[] {
+    return [...this.byBase.events, ...this.byBase.streams];
   }
 
   /** Enqueues jobs for the given stored events, grouped by platform in chunks. */
@@ -40,21 +67,47 @@ export class EventQueues {
       if (ids.length === 0) byPlatform.set(k.platform, ids);
       ids.push(k.eventId);
     }
-    const byQueue = new Map<number, { name: string; data: unknown; opts: { jobId: string } }[]>();
+    const jobs: { key: string; job: BulkJob }[] = [];
     for (const [platform, ids] of byPlatform) {
       for (let i = 0; i < ids.length; i += MAX_EVENTS_PER_JOB) {
         const chunk = ids.slice(i, i + MAX_EVENTS_PER_JOB);
-        const data = JOBS['events.process'].parse({ platform, event_ids: chunk });
+        const data = JOBS['events.process'].schema.parse({ platform, event_ids: chunk });
         const jobId = eventsJobId(platform, chunk);
-        const p = partitionOf(jobId, this.partitions);
-        const list = byQueue.get(p) ?? [];
-        if (list.length === 0) byQueue.set(p, list);
-        list.push({ name: 'events.process', data, opts: { jobId } });
+        jobs.push({ key: jobId, job: { name: 'events.process', data, opts: { jobId } } });
       }
     }
+    await this.addAll('events', jobs);
+  }
+
+  /** Enqueues allocation of dirty streams (partitioned by party, so one party's streams share a partition). */
+  async enqueueStreams(marks: readonly StreamMark[]): Promise<void> {
+    const jobs = marks.map((m) => {
+      const data = JOBS['streams.allocate'].schema.parse({ party_key: m.partyKey, material: m.material });
+      return {
+        key: m.partyKey,
+        job: {
+          name: 'streams.allocate',
+          data,
+          opts: { jobId: streamJobId(m.partyKey, m.material, m.generation) },
+        },
+      };
+    });
+    await this.addAll('streams', jobs);
+  }
+
+  private async addAll(base: QueueBase, jobs: readonly { key: string; job: BulkJob }[]): Promise<void> {
+    const byPartition = new Map<number, BulkJob[]>();
+    for (const { key, job } of jobs) {
+      const p = partitionOf(key, this.partitions);
+      const list = byPartition.get(p) ?? [];
+      if (list.length === 0) byPartition.set(p, list);
+      list.push(job);
+    }
     await Promise.all(
-      [...byQueue].map(([p, jobs]) =>
-        this.queues[p]!.addBulk(jobs.map((j) => ({ ...j, opts: { ...DEFAULT_JOB_OPTIONS, ...j.opts } }))),
+      [...byPartition].map(([p, list]) =>
+        this.byBase[base][p]!.addBulk(
+          list.map((j) => ({ ...j, opts: { ...DEFAULT_JOB_OPTIONS, ...j.opts } })),
+        ),
       ),
     );
   }
@@ -75,7 +128,7 @@ export class EventQueues {
     await Promise.all(this.queues.map((q) => q.close()));
   }
 
-  /** Used by tests and by the redis-loss drill: not part of normal operation. */
+  /** The producer connection (readiness checks, rate limiting). */
   get redis(): Redis {
     return this.connection;
   }

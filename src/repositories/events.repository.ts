@@ -10,7 +10,8 @@ export interface NewEvent {
   recordKey: string;
   recordVersion: number | null;
   contentSha256: Buffer;
-  rawBody: string;
+  /** The exact bytes received, encrypted (they carry id and account numbers). */
+  sealedBody: Buffer;
   signature: Record<string, string> | null;
   batchId: string | null;
   batchLine: number | null;
@@ -68,7 +69,7 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       ${r.map((e) => e.platform)}::text[], ${r.map((e) => e.eventId)}::text[], ${r.map((e) => e.eventType)}::text[],
       ${r.map((e) => e.eventTs.toISOString())}::timestamptz[], ${r.map((e) => e.recordKind)}::text[],
       ${r.map((e) => e.recordKey)}::text[], ${r.map((e) => e.recordVersion)}::int[],
-      ${r.map((e) => e.contentSha256)}::bytea[], ${r.map((e) => e.rawBody)}::text[],
+      ${r.map((e) => e.contentSha256)}::bytea[], ${r.map((e) => e.sealedBody)}::bytea[],
       ${r.map((e) => (e.signature ? JSON.stringify(e.signature) : null))}::jsonb[],
       ${r.map((e) => e.batchId)}::text[], ${r.map((e) => e.batchLine)}::int[],
       ${r.map((e) => e.receivedAt.toISOString())}::timestamptz[])

@@ -9,7 +9,8 @@ export interface QuarantineEntry {
   receivedAt: Date;
   status: 400 | 409;
   errors: unknown[];
-  rawBody: Buffer;
+  /** The exact bytes received, encrypted. */
+  sealedBody: Buffer;
   contentSha256: Buffer;
   signature: Record<string, string> | null;
 }
@@ -29,7 +30,7 @@ export async function quarantine(db: Db, entries: readonly QuarantineEntry[]): P
         status: e.status,
         // jsonb cannot hold U+0000, which hostile input may put into an error message.
         errors: JSON.stringify(e.errors).replaceAll('\\u0000', '\\ufffd'),
-        raw_body: e.rawBody,
+        raw_body: e.sealedBody,
         content_sha256: e.contentSha256,
         signature: e.signature ? JSON.stringify(e.signature) : null,
       })),

@@ -9,7 +9,9 @@ export type KeyPurpose =
   | 'pii-encryption'
   | 'pii-blind-index'
   | 'person-key'
-  | 'audit-chain';
+  | 'audit-chain'
+  | 'token-hash'
+  | 'event-bodies';
 
 export class Keyring {
   private readonly cache = new Map<KeyPurpose, Buffer>();
@@ -29,19 +31,49 @@ export class Keyring {
 
   /** AES-256-GCM; output = version byte | 12-byte IV | 16-byte tag | ciphertext. */
   encrypt(purpose: KeyPurpose, plaintext: string): Buffer {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key(purpose), iv);
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return Buffer.concat([Buffer.from([1]), iv, cipher.getAuthTag(), body]);
+    return this.encryptBytes(purpose, Buffer.from(plaintext, 'utf8'));
   }
 
   decrypt(purpose: KeyPurpose, sealed: Buffer): string {
+    return this.decryptBytes(purpose, sealed).toString('utf8');
+  }
+
+  encryptBytes(purpose: KeyPurpose, plaintext: Buffer): Buffer {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key(purpose), iv);
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([Buffer.from([1]), iv, cipher.getAuthTag(), body]);
+  }
+
+  decryptBytes(purpose: KeyPurpose, sealed: Buffer): Buffer {
     if (sealed.length < 29 || sealed[0] !== 1) throw new Error('unknown ciphertext format');
     const iv = sealed.subarray(1, 13);
     const tag = sealed.subarray(13, 29);
     const decipher = createDecipheriv('aes-256-gcm', this.key(purpose), iv);
     decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString('utf8');
+    return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]);
+  }
+
+  /**
+   * The opaque, stable key by which the API names a natural person: never the id number, and
+   * not reversible to it without the master key. 'np_' + 26 base32 characters (130 bits).
+   */
+  personKey(idNumber: string): string {
+    const mac = this.blindIndex(idNumber, 'person-key');
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+    let bits = 0;
+    let value = 0;
+    let out = '';
+    for (const byte of mac) {
+      value = (value << 8) | byte;
+      bits += 8;
+      while (bits >= 5 && out.length < 26) {
+        out += alphabet[(value >>> (bits - 5)) & 31];
+        bits -= 5;
+      }
+      value &= (1 << bits) - 1;
+    }
+    return `np_${out}`;
   }
 
   /** Keyed hash for exact-match lookups of encrypted values (blind index). */

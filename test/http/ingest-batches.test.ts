@@ -61,7 +61,7 @@ describe('NDJSON batches', () => {
       .selectAll()
       .where('batch_id', '=', batchId)
       .executeTakeFirstOrThrow();
-    expect(batch.raw_body.toString()).toBe(body);
+    expect(ctx.rt.keyring.decryptBytes('event-bodies', batch.raw_body).toString()).toBe(body);
     expect(batch.line_count).toBe(6);
     const events = await ctx.rt.db
       .selectFrom('inbound_events')

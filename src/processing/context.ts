@@ -1,0 +1,25 @@
+import type { Db } from '../db/database';
+import type { Tolerances } from '../domain/tolerances';
+import type { Logger } from '../log';
+import type { Keyring } from '../security/keys';
+
+/** What event processing needs: the database, the keys for personal data, the tolerances. */
+export interface ProcessingContext {
+  db: Db;
+  keyring: Keyring;
+  tolerances: Tolerances;
+  log: Logger;
+}
+
+export interface StreamKey {
+  partyKey: string;
+  material: string;
+}
+
+export interface TradeKey {
+  platform: string;
+  tradeId: string;
+}
+
+export const tradeKeyString = (k: TradeKey) => `${k.platform}\u001f${k.tradeId}`;
+export const streamKeyString = (k: StreamKey) => `${k.partyKey}\u001f${k.material}`;

@@ -1,0 +1,205 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import { matchDocuments } from '../domain/matching';
+import { amountTolerance, type Tolerances } from '../domain/tolerances';
+import type { TradeKey } from './context';
+import type { InvoiceGroup, PaymentGroup } from './documents';
+import { lockKeys } from './locks';
+
+/**
+ * Re-matches every undeclared payment of a payer (or invoice between a seller and a buyer) on a
+ * platform against that group's trades, from scratch. Because the whole group is recomputed and
+ * the matcher is a function of the set, the links do not depend on which record arrived first.
+ * Returns the trades whose links changed.
+ */
+export async function rematchPayments(
+  db: Db,
+  groups: readonly PaymentGroup[],
+  tol: Tolerances,
+): Promise<TradeKey[]> {
+  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${g.payerKey ?? `name:${g.payerName}`}`, g]));
+  if (unique.size === 0) return [];
+  await lockKeys(db, 'match-pay', unique.keys());
+  const touched: TradeKey[] = [];
+  for (const g of unique.values()) {
+    const docs = await sql<{
+      payment_id: string;
+      paid_at: Date;
+      amount_fen: bigint;
+      payee_key: string | null;
+      payee_name: string;
+    }>`SELECT payment_id, paid_at, amount_fen, payee_key, payee_name FROM payments
+       WHERE platform = ${g.platform} AND declared_trade_ids = '{}'
+         AND ${g.payerKey === null ? sql`payer_key IS NULL AND payer_name = ${g.payerName}` : sql`payer_key = ${g.payerKey}`}`.execute(
+      db,
+    );
+    const before = await sql<{ payment_id: string; trade_id: string }>`
+      DELETE FROM payment_links l USING payments p
+      WHERE l.platform = p.platform AND l.payment_id = p.payment_id AND l.basis = 'matched'
+        AND p.platform = ${g.platform} AND p.payment_id = ANY(${docs.rows.map((d) => d.payment_id)}::text[])
+      RETURNING l.payment_id, l.trade_id`.execute(db);
+    touched.push(...before.rows.map((r) => ({ platform: g.platform, tradeId: r.trade_id })));
+    if (docs.rows.length === 0) continue;
+    const minAt = Math.min(...docs.rows.map((d) => d.paid_at.getTime())) - tol.paymentAfterMs;
+    const maxAt = Math.max(...docs.rows.map((d) => d.paid_at.getTime())) + tol.paymentBeforeMs;
+    // Candidate trades: this payer as buyer, not already paid by a declared payment.
+    const trades = await sql<{
+      trade_id: string;
+      occurred_at: Date;
+      total_fen: bigint;
+      seller_key: string;
+      seller_name: string;
+    }>`
+      SELECT t.trade_id, t.occurred_at, t.total_fen, t.seller_key, s.name AS seller_name
+      FROM trades t JOIN parties s ON s.party_key = t.seller_key JOIN parties b ON b.party_key = t.buyer_key
+      WHERE t.platform = ${g.platform} AND t.status = 'active'
+        AND ${g.payerKey === null ? sql`b.name = ${g.payerName}` : sql`t.buyer_key = ${g.payerKey}`}
+        AND t.occurred_at BETWEEN ${new Date(minAt)} AND ${new Date(maxAt)}
+        AND NOT EXISTS (SELECT 1 FROM payment_links l WHERE l.platform = t.platform AND l.trade_id = t.trade_id AND l.basis = 'declared')`.execute(
+      db,
+    );
+    const byId = new Map(docs.rows.map((d) => [d.payment_id, d]));
+    const outcomes = matchDocuments(
+      docs.rows.map((d) => ({ id: d.payment_id, atMs: d.paid_at.getTime(), amountFen: d.amount_fen })),
+      (doc) => {
+        const p = byId.get(doc.id)!;
+        return trades.rows
+          .filter((t) =>
+            p.payee_key !== null ? t.seller_key === p.payee_key : t.seller_name === p.payee_name,
+          )
+          .filter((t) => {
+            const dt = doc.atMs - t.occurred_at.getTime();
+            return dt >= -tol.paymentBeforeMs && dt <= tol.paymentAfterMs;
+          })
+          .filter((t) => abs(t.total_fen - doc.amountFen) <= amountTolerance(t.total_fen, tol))
+          .map((t) => ({ key: t.trade_id, atMs: t.occurred_at.getTime(), amountFen: t.total_fen }));
+      },
+    );
+    await recordOutcomes(db, g.platform, 'payment', outcomes, touched);
+  }
+  return touched;
+}
+
+export async function rematchInvoices(
+  db: Db,
+  groups: readonly InvoiceGroup[],
+  tol: Tolerances,
+): Promise<TradeKey[]> {
+  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${g.sellerKey}\u001f${g.buyerKey}`, g]));
+  if (unique.size === 0) return [];
+  await lockKeys(db, 'match-inv', unique.keys());
+  const touched: TradeKey[] = [];
+  for (const g of unique.values()) {
+    const docs = await sql<{ invoice_no: string; issued_at: Date; total_fen: bigint; materials: string[] }>`
+      SELECT invoice_no, issued_at, total_fen, materials FROM invoices
+      WHERE platform = ${g.platform} AND kind <> 'red' AND declared_trade_ids = '{}'
+        AND seller_key = ${g.sellerKey} AND buyer_key = ${g.buyerKey}`.execute(db);
+    const before = await sql<{ trade_id: string }>`
+      DELETE FROM invoice_links l
+      WHERE l.platform = ${g.platform} AND l.basis = 'matched' AND l.invoice_no = ANY(${docs.rows.map((d) => d.invoice_no)}::text[])
+      RETURNING l.trade_id`.execute(db);
+    touched.push(...before.rows.map((r) => ({ platform: g.platform, tradeId: r.trade_id })));
+    if (docs.rows.length === 0) continue;
+    const trades = await sql<{ trade_id: string; occurred_at: Date; total_fen: bigint; materials: string[] }>`
+      SELECT t.trade_id, t.occurred_at, t.total_fen, t.materials FROM trades t
+      WHERE t.platform = ${g.platform} AND t.status = 'active' AND t.seller_key = ${g.sellerKey} AND t.buyer_key = ${g.buyerKey}
+        AND NOT EXISTS (SELECT 1 FROM invoice_links l WHERE l.platform = t.platform AND l.trade_id = t.trade_id AND l.basis = 'declared')`.execute(
+      db,
+    );
+    const byId = new Map(docs.rows.map((d) => [d.invoice_no, d]));
+    const outcomes = matchDocuments(
+      docs.rows.map((d) => ({ id: d.invoice_no, atMs: d.issued_at.getTime(), amountFen: d.total_fen })),
+      (doc) => {
+        const inv = byId.get(doc.id)!;
+        return trades.rows
+          .filter((t) => {
+            const dt = doc.atMs - t.occurred_at.getTime();
+            return dt >= -tol.invoiceAfterMs && dt <= tol.invoiceBeforeMs;
+          })
+          .filter((t) => inv.materials.some((m) => t.materials.includes(m)))
+          .filter((t) => abs(t.total_fen - doc.amountFen) <= amountTolerance(t.total_fen, tol))
+          .map((t) => ({ key: t.trade_id, atMs: t.occurred_at.getTime(), amountFen: t.total_fen }));
+      },
+    );
+    await recordOutcomes(db, g.platform, 'invoice', outcomes, touched);
+  }
+  return touched;
+}
+
+async function recordOutcomes(
+  db: Db,
+  platform: string,
+  kind: 'payment' | 'invoice',
+  outcomes: ReturnType<typeof matchDocuments>,
+  touched: TradeKey[],
+): Promise<void> {
+  const docs = outcomes.map((o) => o.document);
+  await sql`DELETE FROM ambiguous_matches WHERE platform = ${platform} AND document_kind = ${kind}
+            AND document_no = ANY(${docs}::text[])`.execute(db);
+  const links = outcomes.flatMap((o) => (o.kind === 'linked' ? [o] : []));
+  const ambiguous = outcomes.flatMap((o) => (o.kind === 'ambiguous' ? [o] : []));
+  if (links.length > 0) {
+    if (kind === 'payment') {
+      await db
+        .insertInto('payment_links')
+        .values(links.map((l) => ({ platform, payment_id: l.document, trade_id: l.trade, basis: 'matched' })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    } else {
+      await db
+        .insertInto('invoice_links')
+        .values(links.map((l) => ({ platform, invoice_no: l.document, trade_id: l.trade, basis: 'matched' })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    touched.push(...links.map((l) => ({ platform, tradeId: l.trade })));
+  }
+  if (ambiguous.length > 0) {
+    await db
+      .insertInto('ambiguous_matches')
+      .values(
+        ambiguous.map((a) => ({
+          platform,
+          document_kind: kind,
+          document_no: a.document,
+          candidate_trade_ids: a.candidates,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** Groups whose undeclared documents may now match the given (new or changed) trades. */
+export async function groupsForTrades(
+  db: Db,
+  trades: readonly TradeKey[],
+): Promise<{ payments: PaymentGroup[]; invoices: InvoiceGroup[] }> {
+  if (trades.length === 0) return { payments: [], invoices: [] };
+  const rows = await sql<{ platform: string; buyer_key: string; buyer_name: string; seller_key: string }>`
+    SELECT t.platform, t.buyer_key, b.name AS buyer_name, t.seller_key FROM trades t
+    JOIN unnest(${trades.map((t) => t.platform)}::text[], ${trades.map((t) => t.tradeId)}::text[]) AS k(platform, trade_id)
+      ON t.platform = k.platform AND t.trade_id = k.trade_id
+    JOIN parties b ON b.party_key = t.buyer_key`.execute(db);
+  if (rows.rows.length === 0) return { payments: [], invoices: [] };
+  // Only groups that actually hold undeclared documents need a pass.
+  const pay = await sql<{ platform: string; payer_key: string | null; payer_name: string }>`
+    SELECT DISTINCT p.platform, p.payer_key, p.payer_name FROM payments p
+    JOIN unnest(${rows.rows.map((r) => r.platform)}::text[], ${rows.rows.map((r) => r.buyer_key)}::text[], ${rows.rows.map((r) => r.buyer_name)}::text[])
+      AS k(platform, buyer_key, buyer_name)
+      ON p.platform = k.platform AND (p.payer_key = k.buyer_key OR (p.payer_key IS NULL AND p.payer_name = k.buyer_name))
+    WHERE p.declared_trade_ids = '{}'`.execute(db);
+  const inv = await sql<{ platform: string; seller_key: string; buyer_key: string }>`
+    SELECT DISTINCT i.platform, i.seller_key, i.buyer_key FROM invoices i
+    JOIN unnest(${rows.rows.map((r) => r.platform)}::text[], ${rows.rows.map((r) => r.seller_key)}::text[], ${rows.rows.map((r) => r.buyer_key)}::text[])
+      AS k(platform, seller_key, buyer_key)
+      ON i.platform = k.platform AND i.seller_key = k.seller_key AND i.buyer_key = k.buyer_key
+    WHERE i.kind <> 'red' AND i.declared_trade_ids = '{}'`.execute(db);
+  return {
+    payments: pay.rows.map((r) => ({ platform: r.platform, payerKey: r.payer_key, payerName: r.payer_name })),
+    invoices: inv.rows.map((r) => ({ platform: r.platform, sellerKey: r.seller_key, buyerKey: r.buyer_key })),
+  };
+}
+
+function abs(a: bigint): bigint {
+  return a < 0n ? -a : a;
+}

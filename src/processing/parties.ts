@@ -1,0 +1,118 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import type { Party, PartyRegisteredData } from '../domain/events';
+import { residentIdDivision } from '../domain/ids';
+import type { Keyring } from '../security/keys';
+
+export interface PartyRow {
+  key: string;
+  kind: 'enterprise' | 'natural_person';
+  name: string;
+  division: string;
+  idEnc: Buffer | null;
+  idBidx: Buffer | null;
+}
+
+/**
+ * Party identities as they appear on records. Enterprises are keyed by USCC (their division, until
+ * registered, is the one coded in positions 3–8); natural persons by an opaque person key, with
+ * the id number kept only encrypted and found by its blind index; their division is the address
+ * code of the id number (digits 1–6).
+ */
+export class PartyCollector {
+  private readonly rows = new Map<string, PartyRow>();
+
+  constructor(private readonly keyring: Keyring) {}
+
+  keyOf(party: Party): string {
+    if (party.kind === 'enterprise') {
+      if (!this.rows.has(party.uscc)) {
+        this.rows.set(party.uscc, {
+          key: party.uscc,
+          kind: 'enterprise',
+          name: party.name,
+          division: party.uscc.slice(2, 8),
+          idEnc: null,
+          idBidx: null,
+        });
+      }
+      return party.uscc;
+    }
+    const key = this.keyring.personKey(party.id_number);
+    if (!this.rows.has(key)) {
+      this.rows.set(key, {
+        key,
+        kind: 'natural_person',
+        name: party.name,
+        division: residentIdDivision(party.id_number),
+        idEnc: this.keyring.encrypt('pii-encryption', party.id_number),
+        idBidx: this.keyring.blindIndex(party.id_number),
+      });
+    }
+    return key;
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /**
+   * First appearance names the party until master data arrives (a registered name always wins);
+   * existing rows are not touched, so concurrent batches never fight over them.
+   */
+  async flush(db: Db): Promise<void> {
+    if (this.rows.size === 0) return;
+    const r = [...this.rows.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+    await sql`
+      INSERT INTO parties (party_key, kind, name, division, id_number_enc, id_bidx)
+      SELECT * FROM unnest(${r.map((x) => x.key)}::text[], ${r.map((x) => x.kind)}::text[], ${r.map((x) => x.name)}::text[],
+        ${r.map((x) => x.division)}::text[], ${r.map((x) => x.idEnc)}::bytea[], ${r.map((x) => x.idBidx)}::bytea[])
+      ON CONFLICT (party_key) DO NOTHING`.execute(db);
+  }
+}
+
+export interface Registration {
+  data: PartyRegisteredData;
+  eventTs: Date;
+  platform: string;
+  eventId: string;
+}
+
+/** Master data: the latest event by (timestamp, platform, event id) wins, whatever the arrival order. */
+export async function applyRegistrations(db: Db, regs: readonly Registration[]): Promise<string[]> {
+  if (regs.length === 0) return [];
+  // Within one batch keep only the latest per USCC, so one statement never updates a row twice.
+  const latest = new Map<string, Registration>();
+  for (const r of regs) {
+    const prior = latest.get(r.data.uscc);
+    if (!prior || compareMaster(r, prior) > 0) latest.set(r.data.uscc, r);
+  }
+  const r = [...latest.values()].sort((a, b) => (a.data.uscc < b.data.uscc ? -1 : 1));
+  await sql`
+    INSERT INTO parties AS p (party_key, kind, name, division, registered, taxpayer_kind, established_on,
+      recycling_filing_no, roles, registered_division, master_ts, master_platform, master_event_id)
+    SELECT k, 'enterprise', n, d, true, tk, eo::date, f, string_to_array(ro, ','), d, ts, pl, ev
+    FROM unnest(${r.map((x) => x.data.uscc)}::text[], ${r.map((x) => x.data.name)}::text[], ${r.map((x) => x.data.division)}::text[],
+      ${r.map((x) => x.data.taxpayer_kind)}::text[], ${r.map((x) => x.data.established_on)}::text[],
+      ${r.map((x) => x.data.recycling_filing_no ?? null)}::text[], ${r.map((x) => [...x.data.roles].sort().join(','))}::text[],
+      ${r.map((x) => x.eventTs.toISOString())}::timestamptz[], ${r.map((x) => x.platform)}::text[], ${r.map((x) => x.eventId)}::text[])
+      AS t(k, n, d, tk, eo, f, ro, ts, pl, ev)
+    ON CONFLICT (party_key) DO UPDATE SET
+      name = excluded.name, division = excluded.division, registered = true, taxpayer_kind = excluded.taxpayer_kind,
+      established_on = excluded.established_on, recycling_filing_no = excluded.recycling_filing_no, roles = excluded.roles,
+      registered_division = excluded.registered_division, master_ts = excluded.master_ts,
+      master_platform = excluded.master_platform, master_event_id = excluded.master_event_id, updated_at = now()
+    WHERE p.master_ts IS NULL
+       OR (p.master_ts, p.master_platform COLLATE "C", p.master_event_id COLLATE "C")
+        < (excluded.master_ts, excluded.master_platform COLLATE "C", excluded.master_event_id COLLATE "C")`.execute(
+    db,
+  );
+  return r.map((x) => x.data.uscc);
+}
+
+function compareMaster(a: Registration, b: Registration): number {
+  const t = a.eventTs.getTime() - b.eventTs.getTime();
+  if (t !== 0) return t;
+  if (a.platform !== b.platform) return a.platform < b.platform ? -1 : 1;
+  return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+}

@@ -1,0 +1,324 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import type { Party, TradeData } from '../domain/events';
+import { parseMoney, parseQuantity } from '../domain/money';
+import { currentTradeState } from '../domain/trade-state';
+import { type StreamKey, streamKeyString, type TradeKey, tradeKeyString } from './context';
+import { lockKeys } from './locks';
+import type { PartyCollector } from './parties';
+
+/** A trade version as stored: wire data with the parties replaced by their keys (no id numbers). */
+export interface StoredTradeData {
+  trade_id: string;
+  version: number;
+  occurred_at: string;
+  seller: { kind: Party['kind']; key: string; name: string };
+  buyer: { kind: Party['kind']; key: string; name: string };
+  site: TradeData['site'];
+  lines: TradeData['lines'];
+  total_amount: string;
+  tax_treatment: string;
+  upstream?: TradeData['upstream'];
+}
+
+export interface TradeVersionInput {
+  platform: string;
+  tradeId: string;
+  version: number;
+  kind: 'created' | 'amended' | 'cancelled';
+  eventId: string;
+  eventTs: Date;
+  receivedAt: Date;
+  data: StoredTradeData | { trade_id: string; version: number; reason: string };
+}
+
+export interface DirtyStream extends StreamKey {
+  from: Date;
+}
+
+export function storedTradeData(d: TradeData, parties: PartyCollector): StoredTradeData {
+  const ref = (p: Party) => ({ kind: p.kind, key: parties.keyOf(p), name: p.name });
+  return {
+    trade_id: d.trade_id,
+    version: d.version,
+    occurred_at: d.occurred_at,
+    seller: ref(d.seller),
+    buyer: ref(d.buyer),
+    site: d.site,
+    lines: d.lines,
+    total_amount: d.total_amount,
+    tax_treatment: d.tax_treatment,
+    ...(d.upstream ? { upstream: d.upstream } : {}),
+  };
+}
+
+interface EntryRow {
+  party_key: string;
+  material: string;
+  role: 'purchase' | 'sale';
+  platform: string;
+  trade_id: string;
+  occurred_at: Date;
+  quantity_g: bigint;
+  amount_fen: bigint;
+  claims: { platform: string; trade_id: string; quantity_g: string }[];
+}
+
+const entryKey = (e: Pick<EntryRow, 'party_key' | 'material' | 'role' | 'platform' | 'trade_id'>) =>
+  `${e.party_key}\u001f${e.material}\u001f${e.role}\u001f${e.platform}\u001f${e.trade_id}`;
+
+const sameEntry = (a: EntryRow, b: EntryRow) =>
+  a.occurred_at.getTime() === b.occurred_at.getTime() &&
+  a.quantity_g === b.quantity_g &&
+  a.amount_fen === b.amount_fen &&
+  JSON.stringify(a.claims) === JSON.stringify(b.claims);
+
+/**
+ * Stores trade versions and brings each touched trade's current state, and its entries in the
+ * parties' material streams, up to date. Returns the trades whose flows need recomputing and the
+ * streams that need re-allocation (from the earliest time that changed).
+ */
+export async function applyTradeVersions(
+  db: Db,
+  inputs: readonly TradeVersionInput[],
+): Promise<{ trades: TradeKey[]; dirty: DirtyStream[] }> {
+  if (inputs.length === 0) return { trades: [], dirty: [] };
+  await db
+    .insertInto('trade_versions')
+    .values(
+      inputs.map((v) => ({
+        platform: v.platform,
+        trade_id: v.tradeId,
+        version: v.version,
+        kind: v.kind,
+        event_id: v.eventId,
+        event_ts: v.eventTs,
+        data: JSON.stringify(v.data),
+        received_at: v.receivedAt,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['platform', 'trade_id', 'version']).doNothing())
+    .execute();
+
+  const keys = uniqueTrades(inputs.map((v) => ({ platform: v.platform, tradeId: v.tradeId })));
+  await lockKeys(db, 'trade', keys.map(tradeKeyString));
+
+  const platforms = keys.map((k) => k.platform);
+  const ids = keys.map((k) => k.tradeId);
+  const versions = await sql<{
+    platform: string;
+    trade_id: string;
+    version: number;
+    kind: string;
+    data: StoredTradeData;
+  }>`
+    SELECT v.platform, v.trade_id, v.version, v.kind, v.data
+    FROM trade_versions v JOIN unnest(${platforms}::text[], ${ids}::text[]) AS k(platform, trade_id)
+      ON v.platform = k.platform AND v.trade_id = k.trade_id`.execute(db);
+  const oldEntries = await sql<EntryRow>`
+    SELECT e.* FROM stream_entries e JOIN unnest(${platforms}::text[], ${ids}::text[]) AS k(platform, trade_id)
+      ON e.platform = k.platform AND e.trade_id = k.trade_id`.execute(db);
+
+  const byTrade = new Map<
+    string,
+    { version: number; kind: 'created' | 'amended' | 'cancelled'; data: StoredTradeData }[]
+  >();
+  for (const v of versions.rows) {
+    const k = tradeKeyString({ platform: v.platform, tradeId: v.trade_id });
+    const list = byTrade.get(k) ?? [];
+    if (list.length === 0) byTrade.set(k, list);
+    list.push({ version: v.version, kind: v.kind as 'created', data: v.data });
+  }
+
+  const partyKeys = new Set<string>();
+  for (const list of byTrade.values()) {
+    for (const v of list) {
+      if (v.kind !== 'cancelled') {
+        partyKeys.add(v.data.seller.key);
+        partyKeys.add(v.data.buyer.key);
+      }
+    }
+  }
+  const divisions = new Map<string, string>();
+  if (partyKeys.size > 0) {
+    const rows = await db
+      .selectFrom('parties')
+      .select(['party_key', 'division'])
+      .where('party_key', 'in', [...partyKeys])
+      .execute();
+    for (const r of rows) divisions.set(r.party_key, r.division);
+  }
+
+  const tradeRows = [];
+  const newEntries: EntryRow[] = [];
+  for (const key of keys) {
+    const state = currentTradeState(byTrade.get(tradeKeyString(key)) ?? []);
+    if (!state) continue; // only a cancellation so far: nothing to show until the trade itself arrives
+    const d = state.dataVersion.data;
+    const occurred = new Date(d.occurred_at);
+    const perMaterial = new Map<string, { g: bigint; fen: bigint }>();
+    const lines = d.lines.map((l) => {
+      const g = parseQuantity(l.quantity, l.unit)!;
+      const amountFen = fen(l.amount);
+      const m = perMaterial.get(l.material) ?? { g: 0n, fen: 0n };
+      perMaterial.set(l.material, { g: m.g + g, fen: m.fen + amountFen });
+      return {
+        material: l.material,
+        quantity_g: g.toString(),
+        unit: l.unit,
+        unit_price: l.unit_price,
+        amount_fen: amountFen.toString(),
+      };
+    });
+    const claims = (d.upstream ?? []).map((u) => ({
+      platform: key.platform,
+      trade_id: u.trade_id,
+      quantity_g: parseQuantity(u.quantity, u.unit)!.toString(),
+    }));
+    tradeRows.push({
+      platform: key.platform,
+      trade_id: key.tradeId,
+      version: state.version,
+      status: state.status,
+      occurred_at: occurred,
+      seller_key: d.seller.key,
+      buyer_key: d.buyer.key,
+      seller_kind: d.seller.kind,
+      seller_division: divisions.get(d.seller.key) ?? '000000',
+      buyer_division: divisions.get(d.buyer.key) ?? '000000',
+      site_code: d.site.code,
+      site_division: d.site.division,
+      site_lat: d.site.location ? String(d.site.location.lat) : null,
+      site_lon: d.site.location ? String(d.site.location.lon) : null,
+      total_fen: fen(d.total_amount),
+      quantity_g: [...perMaterial.values()].reduce((s, m) => s + m.g, 0n),
+      materials: [...perMaterial.keys()].sort(),
+      tax_treatment: d.tax_treatment,
+      lines: JSON.stringify(lines),
+      upstream: JSON.stringify(claims),
+      updated_at: new Date(),
+    });
+    if (state.status === 'active') {
+      for (const [material, m] of perMaterial) {
+        const base = {
+          material,
+          platform: key.platform,
+          trade_id: key.tradeId,
+          occurred_at: occurred,
+          quantity_g: m.g,
+          amount_fen: m.fen,
+        };
+        newEntries.push({ ...base, party_key: d.buyer.key, role: 'purchase', claims: [] });
+        // A multi-material sale's claims cannot be split by material here: each stream keeps the
+        // claims and ignores the ones on trades that are not its purchases (see allocate.ts).
+        newEntries.push({ ...base, party_key: d.seller.key, role: 'sale', claims });
+      }
+    }
+  }
+
+  if (tradeRows.length > 0) {
+    await db
+      .insertInto('trades')
+      .values(tradeRows)
+      .onConflict((oc) =>
+        oc.columns(['platform', 'trade_id']).doUpdateSet((eb) => ({
+          version: eb.ref('excluded.version'),
+          status: eb.ref('excluded.status'),
+          occurred_at: eb.ref('excluded.occurred_at'),
+          seller_key: eb.ref('excluded.seller_key'),
+          buyer_key: eb.ref('excluded.buyer_key'),
+          seller_kind: eb.ref('excluded.seller_kind'),
+          seller_division: eb.ref('excluded.seller_division'),
+          buyer_division: eb.ref('excluded.buyer_division'),
+          site_code: eb.ref('excluded.site_code'),
+          site_division: eb.ref('excluded.site_division'),
+          site_lat: eb.ref('excluded.site_lat'),
+          site_lon: eb.ref('excluded.site_lon'),
+          total_fen: eb.ref('excluded.total_fen'),
+          quantity_g: eb.ref('excluded.quantity_g'),
+          materials: eb.ref('excluded.materials'),
+          tax_treatment: eb.ref('excluded.tax_treatment'),
+          lines: eb.ref('excluded.lines'),
+          upstream: eb.ref('excluded.upstream'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+
+  // Stream entries: only what changed marks a stream dirty, from the earliest time involved.
+  const oldByKey = new Map(oldEntries.rows.map((e) => [entryKey(e), e]));
+  const newByKey = new Map(newEntries.map((e) => [entryKey(e), e]));
+  const dirty = new Map<string, DirtyStream>();
+  const mark = (e: EntryRow) => {
+    const k = streamKeyString({ partyKey: e.party_key, material: e.material });
+    const prior = dirty.get(k);
+    if (!prior || e.occurred_at < prior.from)
+      dirty.set(k, { partyKey: e.party_key, material: e.material, from: e.occurred_at });
+  };
+  const toDelete: EntryRow[] = [];
+  const toInsert: EntryRow[] = [];
+  for (const [k, e] of oldByKey) {
+    const n = newByKey.get(k);
+    if (!n || !sameEntry(e, n)) {
+      toDelete.push(e);
+      mark(e);
+    }
+  }
+  for (const [k, e] of newByKey) {
+    const o = oldByKey.get(k);
+    if (!o || !sameEntry(o, e)) {
+      toInsert.push(e);
+      mark(e);
+    }
+  }
+  if (toDelete.length > 0) {
+    await sql`DELETE FROM stream_entries e USING unnest(${toDelete.map((e) => e.party_key)}::text[], ${toDelete.map((e) => e.material)}::text[],
+        ${toDelete.map((e) => e.role)}::text[], ${toDelete.map((e) => e.platform)}::text[], ${toDelete.map((e) => e.trade_id)}::text[])
+        AS d(party_key, material, role, platform, trade_id)
+      WHERE e.party_key = d.party_key AND e.material = d.material AND e.role = d.role AND e.platform = d.platform AND e.trade_id = d.trade_id`.execute(
+      db,
+    );
+  }
+  if (toInsert.length > 0) {
+    await db
+      .insertInto('stream_entries')
+      .values(toInsert.map((e) => ({ ...e, claims: JSON.stringify(e.claims) })))
+      .execute();
+  }
+  return { trades: keys, dirty: [...dirty.values()] };
+}
+
+/** Marks streams for re-allocation; the earliest `from` and a new generation win. */
+export async function markStreamsDirty(
+  db: Db,
+  dirty: readonly DirtyStream[],
+): Promise<{ partyKey: string; material: string; generation: bigint }[]> {
+  if (dirty.length === 0) return [];
+  const merged = new Map<string, DirtyStream>();
+  for (const d of dirty) {
+    const k = streamKeyString(d);
+    const prior = merged.get(k);
+    if (!prior || d.from < prior.from) merged.set(k, d);
+  }
+  const rows = [...merged.values()].sort((a, b) => (streamKeyString(a) < streamKeyString(b) ? -1 : 1));
+  const marked = await sql<{ party_key: string; material: string; generation: bigint }>`
+    INSERT INTO stream_dirty AS s (party_key, material, dirty_from)
+    SELECT * FROM unnest(${rows.map((r) => r.partyKey)}::text[], ${rows.map((r) => r.material)}::text[],
+      ${rows.map((r) => r.from.toISOString())}::timestamptz[])
+    ON CONFLICT (party_key, material) DO UPDATE SET
+      dirty_from = LEAST(s.dirty_from, excluded.dirty_from), generation = s.generation + 1, marked_at = now()
+    RETURNING party_key, material, generation`.execute(db);
+  return marked.rows.map((r) => ({ partyKey: r.party_key, material: r.material, generation: r.generation }));
+}
+
+export function uniqueTrades(keys: readonly TradeKey[]): TradeKey[] {
+  const m = new Map<string, TradeKey>();
+  for (const k of keys) m.set(tradeKeyString(k), k);
+  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, k]) => k);
+}
+
+/** Stored data passed validation at ingestion, so the money strings are well-formed. */
+function fen(s: string): bigint {
+  return parseMoney(s, { allowNegative: true })!;
+}

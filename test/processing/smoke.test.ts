@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../support/context';
+import { enterprise, paymentMade, person, tradeCreated, weighingRecorded } from '../support/factories';
+import { drain } from '../support/pipeline';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext();
+});
+afterAll(async () => ctx.close());
+
+it('a trade with its payment and weighing is normalised, reconciled and allocated', async () => {
+  const p = await ctx.addPlatform();
+  const seller = person();
+  const station = enterprise('回收站');
+  const mill = enterprise('钢厂');
+  const buy = tradeCreated({ trade_id: 'B1', seller, buyer: station });
+  const sell = tradeCreated({
+    trade_id: 'S1',
+    seller: station,
+    buyer: mill,
+    occurred_at: '2026-10-03T08:15:00+08:00',
+    tax_treatment: 'simple_3',
+  });
+  const pay = paymentMade({
+    trade_ids: ['B1'],
+    payee: { account_name: seller.name, account_no: '6222000011112222' },
+  });
+  const weigh = weighingRecorded({ trade_id: 'B1' });
+  for (const e of [sell, weigh, pay, buy]) {
+    const res = await ctx.post(`/v1/ingest/${p.code}/events`, JSON.stringify(e), { secret: p.secret });
+    expect(res.status).toBe(202);
+  }
+  const n = await drain(ctx);
+  expect(n.events).toBe(4);
+  const flows = await ctx.rt.db
+    .selectFrom('trade_flows')
+    .selectAll()
+    .where('trade_id', '=', 'B1')
+    .executeTakeFirstOrThrow();
+  expect(flows.payment_status).toBe('matched');
+  expect(flows.weighing_status).toBe('matched');
+  const allocs = await ctx.rt.db.selectFrom('allocations').selectAll().execute();
+  expect(allocs).toHaveLength(1);
+  expect(allocs[0]).toMatchObject({
+    sale_trade_id: 'S1',
+    purchase_trade_id: 'B1',
+    basis: 'fifo',
+    quantity_g: 12_345_000n,
+  });
+});

@@ -1,0 +1,46 @@
+import { DEFAULT_TOLERANCES } from '../../src/domain/tolerances';
+import { allocateDirtyStream } from '../../src/processing/allocate';
+import type { ProcessingContext } from '../../src/processing/context';
+import { processEvents } from '../../src/processing/events';
+import type { TestContext } from './context';
+
+export function processingContext(ctx: TestContext): ProcessingContext {
+  return { db: ctx.rt.db, keyring: ctx.rt.keyring, tolerances: DEFAULT_TOLERANCES, log: ctx.rt.log };
+}
+
+/**
+ * Runs the real processing code in-process until nothing is pending: the same functions the
+ * queue workers call, minus Redis. Tests of the queue itself use real workers.
+ */
+export async function drain(
+  ctx: TestContext,
+  opts: { chunk?: number } = {},
+): Promise<{ events: number; streams: number }> {
+  const pctx = processingContext(ctx);
+  let events = 0;
+  let streams = 0;
+  for (let round = 0; round < 100; round++) {
+    const pending = await ctx.rt.db
+      .selectFrom('inbound_events')
+      .select(['platform', 'event_id'])
+      .where('state', '=', 'pending')
+      .orderBy('received_at')
+      .orderBy('event_id')
+      .execute();
+    const chunk = opts.chunk ?? 500;
+    for (let i = 0; i < pending.length; i += chunk) {
+      const part = pending.slice(i, i + chunk);
+      const byPlatform = new Map<string, string[]>();
+      for (const p of part) byPlatform.set(p.platform, [...(byPlatform.get(p.platform) ?? []), p.event_id]);
+      for (const [platform, ids] of byPlatform)
+        events += (await processEvents(pctx, platform, ids)).processed;
+    }
+    const dirty = await ctx.rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
+    for (const d of dirty) {
+      await allocateDirtyStream(ctx.rt.db, { partyKey: d.party_key, material: d.material });
+      streams++;
+    }
+    if (pending.length === 0 && dirty.length === 0) return { events, streams };
+  }
+  throw new Error('pipeline did not settle');
+}
