@@ -3,8 +3,11 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { config as loadDotenv } from 'dotenv';
+import { auditCommand } from './cli/audit';
+import { type OfficerFlags, officerCommand } from './cli/officer';
 import { printJson, say, UsageError } from './cli/output';
 import { platformCommand } from './cli/platform';
+import { chainCommand, deadLettersCommand } from './cli/processing';
 import { quarantineCommand } from './cli/quarantine';
 import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrator';
@@ -16,8 +19,13 @@ const USAGE = `retrace <command>
   migrate                                   create the database if missing and apply sql/ migrations
   platform add <code> --name <name> [--rate-limit N]
   platform rotate-secret <code> | revoke-old-secrets <code> | disable <code> | enable <code> | list
+  officer add <login> --role officer|supervisor|auditor|admin --divisions 440703,440704 [--pii]
+  officer rotate-token <login> | disable <login> | enable <login> | list
+  audit verify                              check the audit log's hash chain (exit 1 when broken)
   serve api | serve worker                  run the HTTP API / the queue workers
   quarantine list [--platform P] [--all] | quarantine replay <id>
+  dead-letters list [--platform P] | dead-letters retry <platform>:<event_id> | --all
+  chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]
 
 Configuration is read from the environment (and .env): DATABASE_URL, REDIS_URL, PORT,
 RETRACE_MASTER_KEY (see README.md).`;
@@ -35,6 +43,11 @@ async function main(argv: string[]): Promise<void> {
       platform: { type: 'string' },
       all: { type: 'boolean' },
       limit: { type: 'string' },
+      role: { type: 'string' },
+      divisions: { type: 'string' },
+      pii: { type: 'boolean' },
+      direction: { type: 'string' },
+      depth: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,6 +91,18 @@ async function main(argv: string[]): Promise<void> {
           rest,
           flags as { platform?: string; all?: boolean; limit?: string },
         );
+      case 'officer':
+        return await officerCommand(rt, rest, flags as OfficerFlags);
+      case 'audit':
+        return await auditCommand(rt, rest, flags);
+      case 'dead-letters':
+        return await deadLettersCommand(
+          rt,
+          rest,
+          flags as { platform?: string; all?: boolean; limit?: string },
+        );
+      case 'chain':
+        return await chainCommand(rt, rest, flags as { direction?: string; depth?: string });
       default:
         throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
     }

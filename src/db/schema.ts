@@ -24,6 +24,44 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface Allocations {
+  basis: string;
+  material: string;
+  party_key: string;
+  purchase_platform: string;
+  purchase_trade_id: string;
+  quantity_g: bigint;
+  sale_at: Timestamp;
+  sale_platform: string;
+  sale_trade_id: string;
+}
+
+export interface AmbiguousMatches {
+  candidate_trade_ids: string[];
+  document_kind: string;
+  document_no: string;
+  platform: string;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AuditLog {
+  actor: string;
+  at: Timestamp;
+  endpoint: string;
+  hash: Buffer;
+  id: Generated<bigint>;
+  method: string;
+  parties: Generated<Json>;
+  path: string;
+  pii_unmasked: Generated<boolean>;
+  prev_hash: Buffer;
+  query: Generated<Json>;
+  request_id: string | null;
+  role: string;
+  status: number;
+  trades: Generated<Json>;
+}
+
 export interface InboundEvents {
   attempts: Generated<number>;
   batch_id: string | null;
@@ -35,7 +73,7 @@ export interface InboundEvents {
   last_error: string | null;
   platform: string;
   processed_at: Timestamp | null;
-  raw_body: string;
+  raw_body: Buffer;
   received_at: Timestamp;
   record_key: string;
   record_kind: string;
@@ -57,6 +95,30 @@ export interface IngestBatches {
   signature: Json;
 }
 
+export interface InvoiceLinks {
+  basis: string;
+  invoice_no: string;
+  platform: string;
+  trade_id: string;
+}
+
+export interface Invoices {
+  buyer_key: string | null;
+  declared_trade_ids: Generated<string[]>;
+  event_id: string;
+  invoice_no: string;
+  issued_at: Timestamp;
+  kind: string;
+  lines: Generated<Json>;
+  materials: Generated<string[]>;
+  original_invoice_no: string | null;
+  platform: string;
+  seller_key: string | null;
+  total_ex_tax_fen: bigint;
+  total_fen: bigint;
+  total_tax_fen: bigint;
+}
+
 export interface MaterialPrices {
   material: string;
   price_fen_per_t: bigint;
@@ -73,6 +135,83 @@ export interface Materials {
   hazardous: Generated<boolean>;
   name_en: string;
   name_zh: string;
+}
+
+export interface Officers {
+  created_at: Generated<Timestamp>;
+  disabled_at: Timestamp | null;
+  divisions: Generated<string[]>;
+  login: string;
+  pii: Generated<boolean>;
+  role: string;
+  status: Generated<string>;
+}
+
+export interface OfficerTokens {
+  created_at: Generated<Timestamp>;
+  officer: string;
+  revoked_at: Timestamp | null;
+  token_hash: Buffer;
+}
+
+export interface Parties {
+  division: string;
+  established_on: string | null;
+  first_seen_at: Generated<Timestamp>;
+  id_bidx: Buffer | null;
+  id_number_enc: Buffer | null;
+  kind: string;
+  master_event_id: string | null;
+  master_platform: string | null;
+  master_ts: Timestamp | null;
+  name: string;
+  party_key: string;
+  recycling_filing_no: string | null;
+  registered: Generated<boolean>;
+  registered_division: string | null;
+  roles: Generated<string[]>;
+  taxpayer_kind: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface PaymentLinks {
+  basis: string;
+  payment_id: string;
+  platform: string;
+  trade_id: string;
+}
+
+export interface PaymentReversals {
+  event_id: string;
+  payment_id: string;
+  platform: string;
+  reason: string;
+  reversed_at: Timestamp;
+}
+
+export interface Payments {
+  amount_fen: bigint;
+  channel: string;
+  declared_trade_ids: string[];
+  event_id: string;
+  paid_at: Timestamp;
+  payee_account_bidx: Buffer;
+  payee_account_enc: Buffer;
+  payee_key: string | null;
+  payee_name: string;
+  payer_account_bidx: Buffer;
+  payer_account_enc: Buffer;
+  payer_key: string | null;
+  payer_name: string;
+  payment_id: string;
+  platform: string;
+  serial_no: string | null;
+}
+
+export interface PlatformClocks {
+  data_clock: Timestamp;
+  platform: string;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface Platforms {
@@ -108,6 +247,37 @@ export interface QuarantinedEvents {
   status: number;
 }
 
+export interface SaleResults {
+  discrepancies: Generated<Json>;
+  material: string;
+  party_key: string;
+  platform: string;
+  quantity_g: bigint;
+  sale_at: Timestamp;
+  trade_id: string;
+  unsourced_g: bigint;
+}
+
+export interface StreamDirty {
+  dirty_from: Timestamp;
+  generation: Generated<bigint>;
+  marked_at: Generated<Timestamp>;
+  material: string;
+  party_key: string;
+}
+
+export interface StreamEntries {
+  amount_fen: bigint;
+  claims: Generated<Json>;
+  material: string;
+  occurred_at: Timestamp;
+  party_key: string;
+  platform: string;
+  quantity_g: bigint;
+  role: string;
+  trade_id: string;
+}
+
 export interface TaxTreatments {
   code: string;
   description: string;
@@ -117,13 +287,99 @@ export interface TaxTreatments {
   valid_to: string | null;
 }
 
+export interface TradeFlows {
+  differences: Json;
+  invoice_status: string;
+  invoiced_fen: bigint;
+  overall: string;
+  paid_fen: bigint;
+  payment_status: string;
+  platform: string;
+  trade_id: string;
+  updated_at: Generated<Timestamp>;
+  weighed_g: bigint;
+  weighing_status: string;
+}
+
+export interface Trades {
+  buyer_division: string;
+  buyer_key: string;
+  id: Generated<bigint>;
+  lines: Json;
+  materials: string[];
+  occurred_at: Timestamp;
+  platform: string;
+  quantity_g: bigint;
+  seller_division: string;
+  seller_key: string;
+  seller_kind: string;
+  site_code: string;
+  site_division: string;
+  site_lat: string | null;
+  site_lon: string | null;
+  status: string;
+  tax_treatment: string;
+  total_fen: bigint;
+  trade_id: string;
+  updated_at: Generated<Timestamp>;
+  upstream: Generated<Json>;
+  version: number;
+}
+
+export interface TradeVersions {
+  data: Json;
+  event_id: string;
+  event_ts: Timestamp;
+  kind: string;
+  platform: string;
+  received_at: Timestamp;
+  trade_id: string;
+  version: number;
+}
+
+export interface Weighings {
+  event_id: string;
+  gross_g: bigint;
+  net_g: bigint;
+  platform: string;
+  site_code: string;
+  site_division: string;
+  site_lat: string | null;
+  site_lon: string | null;
+  tare_g: bigint;
+  ticket_no: string;
+  trade_id: string;
+  vehicle_plate: string;
+  weighed_at: Timestamp;
+  weighing_id: string;
+}
+
 export interface DB {
+  allocations: Allocations;
+  ambiguous_matches: AmbiguousMatches;
+  audit_log: AuditLog;
   inbound_events: InboundEvents;
   ingest_batches: IngestBatches;
+  invoice_links: InvoiceLinks;
+  invoices: Invoices;
   material_prices: MaterialPrices;
   materials: Materials;
+  officer_tokens: OfficerTokens;
+  officers: Officers;
+  parties: Parties;
+  payment_links: PaymentLinks;
+  payment_reversals: PaymentReversals;
+  payments: Payments;
+  platform_clocks: PlatformClocks;
   platform_secrets: PlatformSecrets;
   platforms: Platforms;
   quarantined_events: QuarantinedEvents;
+  sale_results: SaleResults;
+  stream_dirty: StreamDirty;
+  stream_entries: StreamEntries;
   tax_treatments: TaxTreatments;
+  trade_flows: TradeFlows;
+  trade_versions: TradeVersions;
+  trades: Trades;
+  weighings: Weighings;
 }

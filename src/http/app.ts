@@ -1,15 +1,21 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { requestId } from 'hono/request-id';
+import type { AuditSubjects } from '../audit/audit';
 import { isUnavailableError } from '../db/database';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
+import type { AuthOfficer } from './auth';
 import { type FieldError, ProblemError, problemBody, zodIssuesToFieldErrors } from './problems';
 
 export interface AppEnv {
   Variables: {
     log: Logger;
     requestId: string;
+    /** The authenticated officer (set by `authenticate` in ./auth on officer routes). */
+    officer?: AuthOfficer;
+    /** What the response disclosed, for the audit entry: see `addAuditSubjects` in ./auth. */
+    auditSubjects?: AuditSubjects;
   };
 }
 

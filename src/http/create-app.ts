@@ -1,9 +1,13 @@
+import { Auditor } from '../audit/audit';
 import type { Db } from '../db/database';
 import type { IngestService } from '../ingest/ingest.service';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
+import type { Keyring } from '../security/keys';
 import { type App, createBaseApp } from './app';
+import { officerGate } from './auth';
+import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
 import { registerIngest } from './routes/ingest';
 import { registerOps } from './routes/ops';
@@ -14,6 +18,9 @@ export interface AppDeps {
   ingest: IngestService;
   metrics: Metrics;
   log: Logger;
+  keyring: Keyring;
+  redisPrefix: string;
+  auditor?: Auditor;
 }
 
 export const OPENAPI_INFO = {
@@ -31,8 +38,23 @@ export const OPENAPI_INFO = {
 
 export function createApp(deps: AppDeps): App {
   const app = createBaseApp(deps);
+  const auditor = deps.auditor ?? new Auditor({ db: deps.db, keyring: deps.keyring });
+  // Officers' endpoints: bearer authentication and one audit entry per request. Registered
+  // before every /v1 route, because Hono runs middleware in registration order.
+  app.use(
+    '/v1/*',
+    officerGate({
+      db: deps.db,
+      keyring: deps.keyring,
+      redis: deps.queues.redis,
+      redisPrefix: deps.redisPrefix,
+      auditor,
+      log: deps.log,
+    }),
+  );
   registerOps(app, deps);
   registerIngest(app, deps.ingest);
+  registerAudit(app, { db: deps.db });
   registerDocs(app);
   app.doc31('/openapi.json', OPENAPI_INFO);
   return app;

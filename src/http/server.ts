@@ -14,7 +14,15 @@ export async function runApi(rt: Runtime): Promise<void> {
     metrics: rt.metrics,
     log: rt.log,
   });
-  const app = createApp({ db: rt.db, queues: rt.queues, ingest, metrics: rt.metrics, log: rt.log });
+  const app = createApp({
+    db: rt.db,
+    queues: rt.queues,
+    ingest,
+    metrics: rt.metrics,
+    log: rt.log,
+    keyring: rt.keyring,
+    redisPrefix: rt.config.redisPrefix,
+  });
   const server = serve({ fetch: app.fetch, port: rt.config.port, hostname: '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -56,7 +56,7 @@ export class Keyring {
 
   /**
    * The opaque, stable key by which the API names a natural person: never the id number, and
-   * not reversible to it without the master key. 'np_' + 26 base32 characters (130 bits).
+   * not reversible to it without the master key. 'np_' + 32 base32 characters (160 bits).
    */
   personKey(idNumber: string): string {
     const mac = this.blindIndex(idNumber, 'person-key');
@@ -67,7 +67,7 @@ export class Keyring {
     for (const byte of mac) {
       value = (value << 8) | byte;
       bits += 8;
-      while (bits >= 5 && out.length < 26) {
+      while (bits >= 5 && out.length < 32) {
         out += alphabet[(value >>> (bits - 5)) & 31];
         bits -= 5;
       }

@@ -87,7 +87,15 @@ export async function createTestContext(
     log: rt.log,
     platformCacheTtlMs: opts.platformCacheTtlMs ?? 0,
   });
-  const app = createApp({ db: rt.db, queues: rt.queues, ingest, metrics: rt.metrics, log: rt.log });
+  const app = createApp({
+    db: rt.db,
+    queues: rt.queues,
+    ingest,
+    metrics: rt.metrics,
+    log: rt.log,
+    keyring: rt.keyring,
+    redisPrefix,
+  });
 
   return {
     config,

@@ -1,0 +1,200 @@
+import type { Db } from '../db/database';
+import { formatKg, formatMoney } from '../domain/money';
+import { computeOrigins, formatOrigins, type OriginNode, type SellerKind } from '../domain/origins';
+import {
+  type ChainTradeRow,
+  type EdgeRow,
+  edgesFromPurchases,
+  edgesIntoSales,
+  loadChainTrades,
+  type TradeRefRow,
+} from '../repositories/chains.repository';
+
+export type Direction = 'upstream' | 'downstream' | 'both';
+
+export interface ChainParty {
+  key: string;
+  name: string;
+  kind: string;
+  division: string;
+}
+
+export interface ChainNode {
+  id: string;
+  platform: string;
+  trade_id: string;
+  seller: ChainParty;
+  buyer: ChainParty;
+  material: string;
+  quantity_kg: string;
+  amount: string;
+  occurred_at: string;
+  /** Distance from the root in allocation steps. */
+  depth: number;
+  side: 'root' | 'upstream' | 'downstream';
+  status: string;
+}
+
+export interface ChainEdge {
+  from: string;
+  to: string;
+  quantity_kg: string;
+  basis: 'declared' | 'fifo';
+}
+
+export interface Chain {
+  root: string;
+  nodes: ChainNode[];
+  edges: ChainEdge[];
+  origins: { natural_person_kg: string; enterprise_kg: string; unsourced_kg: string };
+  truncated: boolean;
+}
+
+/** Origins are always traced this deep, whatever depth of nodes the caller asked for. */
+export const ORIGINS_DEPTH = 20;
+
+const key = (platform: string, tradeId: string) => `${platform}\u001f${tradeId}`;
+
+export function sellerKindOf(t: Pick<ChainTradeRow, 'seller_kind' | 'seller_roles'>): SellerKind {
+  if (t.seller_kind === 'natural_person') return 'natural_person';
+  return t.seller_roles.includes('recycler') || t.seller_roles.includes('sorting_center')
+    ? 'trading_enterprise'
+    : 'generator_enterprise';
+}
+
+/**
+ * The transaction chain of a trade (CONTRACT.md section 3): breadth-first over the allocations,
+ * one query per level and direction, with a visited set (cycle-safe) and a depth bound. Edges go
+ * from the supplying purchase to the sale. Origins split the root's quantity by mass balance,
+ * traced upstream to ORIGINS_DEPTH levels.
+ */
+export async function buildChain(
+  db: Db,
+  root: TradeRefRow,
+  opts: { direction: Direction; maxDepth: number },
+): Promise<Chain> {
+  const depthOf = new Map<string, number>([[key(root.platform, root.trade_id), 0]]);
+  const refs = new Map<string, TradeRefRow>([[key(root.platform, root.trade_id), root]]);
+  const edges = new Map<string, EdgeRow>();
+  let truncated = false;
+
+  // Upstream is walked to ORIGINS_DEPTH for the origins; nodes beyond maxDepth are not returned.
+  const upstreamSupplies = new Map<string, EdgeRow[]>();
+  {
+    let frontier: TradeRefRow[] = [root];
+    const seen = new Set([key(root.platform, root.trade_id)]);
+    for (let depth = 1; frontier.length > 0 && depth <= ORIGINS_DEPTH; depth++) {
+      const found = await edgesIntoSales(db, frontier);
+      const next: TradeRefRow[] = [];
+      for (const e of found) {
+        const saleKey = key(e.sale_platform, e.sale_trade_id);
+        const list = upstreamSupplies.get(saleKey) ?? [];
+        if (list.length === 0) upstreamSupplies.set(saleKey, list);
+        list.push(e);
+        const pk = key(e.purchase_platform, e.purchase_trade_id);
+        if (opts.direction !== 'downstream') {
+          if (depth <= opts.maxDepth) {
+            edges.set(`${pk}>${saleKey}>${e.basis}`, e);
+            if (!depthOf.has(pk)) depthOf.set(pk, -depth); // negative: upstream side
+            refs.set(pk, { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
+          } else truncated = true;
+        }
+        if (!seen.has(pk)) {
+          seen.add(pk);
+          next.push({ platform: e.purchase_platform, trade_id: e.purchase_trade_id });
+          refs.set(pk, refs.get(pk) ?? { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  if (opts.direction !== 'upstream') {
+    let frontier: TradeRefRow[] = [root];
+    const seen = new Set([key(root.platform, root.trade_id)]);
+    for (let depth = 1; frontier.length > 0; depth++) {
+      const found = await edgesFromPurchases(db, frontier);
+      if (depth > opts.maxDepth) {
+        if (found.length > 0) truncated = true;
+        break;
+      }
+      const next: TradeRefRow[] = [];
+      for (const e of found) {
+        const sk = key(e.sale_platform, e.sale_trade_id);
+        edges.set(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
+        if (!depthOf.has(sk)) depthOf.set(sk, depth);
+        if (!seen.has(sk)) {
+          seen.add(sk);
+          const ref = { platform: e.sale_platform, trade_id: e.sale_trade_id };
+          refs.set(sk, ref);
+          next.push(ref);
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  const trades = await loadChainTrades(db, [...refs.values()]);
+  const byKey = new Map(trades.map((t) => [key(t.platform, t.trade_id), t]));
+  const rootRow = byKey.get(key(root.platform, root.trade_id));
+  if (!rootRow) throw new Error(`trade ${root.platform}:${root.trade_id} not found`);
+
+  const originsNode = (ref: { platform: string; tradeId: string }): OriginNode | undefined => {
+    const t = byKey.get(key(ref.platform, ref.tradeId));
+    if (!t) return undefined;
+    const supplies = (upstreamSupplies.get(key(ref.platform, ref.tradeId)) ?? []).map((e) => ({
+      purchase: { platform: e.purchase_platform, tradeId: e.purchase_trade_id },
+      quantityG: e.quantity_g,
+    }));
+    return { ref, quantityG: t.quantity_g, sellerKind: sellerKindOf(t), supplies, unsourcedG: t.unsourced_g };
+  };
+  const origins = computeOrigins({ platform: root.platform, tradeId: root.trade_id }, originsNode, {
+    maxDepth: ORIGINS_DEPTH,
+  });
+
+  const party = (k: string, name: string, kind: string, division: string): ChainParty => ({
+    key: k,
+    name,
+    kind,
+    division,
+  });
+  const nodes: ChainNode[] = [];
+  for (const [k, depth] of depthOf) {
+    const t = byKey.get(k);
+    if (!t) continue;
+    nodes.push({
+      id: t.id.toString(),
+      platform: t.platform,
+      trade_id: t.trade_id,
+      seller: party(t.seller_key, t.seller_name, t.seller_kind, t.seller_division),
+      buyer: party(t.buyer_key, t.buyer_name, 'enterprise', t.buyer_division),
+      material: t.materials.join(','),
+      quantity_kg: formatKg(t.quantity_g),
+      amount: formatMoney(t.total_fen),
+      occurred_at: t.occurred_at.toISOString(),
+      depth: Math.abs(depth),
+      side: depth === 0 ? 'root' : depth < 0 ? 'upstream' : 'downstream',
+      status: t.status,
+    });
+  }
+  nodes.sort(
+    (a, b) =>
+      a.depth - b.depth ||
+      (a.platform < b.platform ? -1 : a.platform > b.platform ? 1 : a.trade_id < b.trade_id ? -1 : 1),
+  );
+  const idOf = (platform: string, tradeId: string) => byKey.get(key(platform, tradeId))?.id.toString();
+  const chainEdges: ChainEdge[] = [];
+  for (const e of edges.values()) {
+    const from = idOf(e.purchase_platform, e.purchase_trade_id);
+    const to = idOf(e.sale_platform, e.sale_trade_id);
+    if (from && to) chainEdges.push({ from, to, quantity_kg: formatKg(e.quantity_g), basis: e.basis });
+  }
+  chainEdges.sort((a, b) => (a.to === b.to ? (a.from < b.from ? -1 : 1) : a.to < b.to ? -1 : 1));
+  return {
+    root: rootRow.id.toString(),
+    nodes,
+    edges: chainEdges,
+    origins: formatOrigins(origins),
+    truncated: truncated || (origins.truncated && opts.direction !== 'downstream'),
+  };
+}

@@ -1,0 +1,276 @@
+import { createHmac } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import { canonicalJson } from '../ingest/canonical';
+
+/**
+ * The audit log: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and hash-chained.
+ *
+ *   hash = HMAC-SHA256(chainKey, prev_hash || canonical JSON of the entry, id included)
+ *
+ * prev_hash is the previous entry's hash (GENESIS for the first). The key comes from the Keyring
+ * ('audit-chain'), so a database user without the master key cannot re-chain after an edit.
+ */
+
+export const GENESIS_HASH = Buffer.alloc(32);
+
+// Any constant of our own: serialises appends across every API process (see appendAuditEntries).
+const AUDIT_APPEND_LOCK = 7_146_220_332;
+
+/** Longest text kept per field: a hostile URL cannot make the log (or the hash input) balloon. */
+const MAX_TEXT = 2048;
+
+export type AuditQuery = Record<string, string | string[]>;
+
+export interface AuditEntryInput {
+  at: Date;
+  actor: string;
+  role: string;
+  method: string;
+  /** Route template (`/v1/trades/:id`), or 'unmatched'. */
+  endpoint: string;
+  path: string;
+  query: AuditQuery;
+  status: number;
+  /** Party keys disclosed (USCC or person key — never a raw id number). */
+  parties: string[];
+  /** Trade ids disclosed (internal ids as decimal strings). */
+  trades: string[];
+  piiUnmasked: boolean;
+  requestId: string | null;
+}
+
+export interface AuditEntry extends AuditEntryInput {
+  id: bigint;
+  prevHash: Buffer;
+  hash: Buffer;
+}
+
+/**
+ * Text as PostgreSQL will store it and give it back: no NUL (text and jsonb refuse it), no lone
+ * surrogate (jsonb refuses it), at most MAX_TEXT characters. Hashing the sanitised value keeps
+ * the chain verifiable, and nothing a client puts in a URL can make the audit write fail.
+ */
+export function auditText(s: string): string {
+  const cut = s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
+  return cut.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function sanitize(e: AuditEntryInput): AuditEntryInput {
+  // No prototype: a `__proto__` parameter is kept as data, like any other name.
+  const query: AuditQuery = Object.create(null);
+  for (const [k, v] of Object.entries(e.query)) {
+    query[auditText(k)] = Array.isArray(v) ? v.map(auditText) : auditText(v);
+  }
+  return {
+    ...e,
+    actor: auditText(e.actor),
+    role: auditText(e.role),
+    method: auditText(e.method),
+    endpoint: auditText(e.endpoint),
+    path: auditText(e.path),
+    query,
+    parties: e.parties.map(auditText),
+    trades: e.trades.map(auditText),
+    requestId: e.requestId === null ? null : auditText(e.requestId),
+  };
+}
+
+/** The chained hash of one entry. Field names are fixed here: changing them is a new version. */
+export function auditEntryHash(
+  chainKey: Buffer,
+  prevHash: Buffer,
+  e: AuditEntryInput & { id: bigint },
+): Buffer {
+  const body = canonicalJson({
+    v: 1,
+    id: e.id.toString(),
+    at: e.at.toISOString(),
+    actor: e.actor,
+    role: e.role,
+    method: e.method,
+    endpoint: e.endpoint,
+    path: e.path,
+    query: e.query,
+    status: e.status,
+    parties: e.parties,
+    trades: e.trades,
+    pii_unmasked: e.piiUnmasked,
+    request_id: e.requestId,
+  });
+  return createHmac('sha256', chainKey).update(prevHash).update(body, 'utf8').digest();
+}
+
+/**
+ * Appends entries in one transaction, in the given order. Concurrent appenders (any number of
+ * API processes) must not fork the chain, so each transaction takes a transaction-scoped
+ * advisory lock, reads the last hash and takes its ids while holding it, and commits: the lock is
+ * held for two short statements and the commit. The lock is taken in its own statement because a
+ * READ COMMITTED statement sees only what was committed before it started — reading the last hash
+ * in the same statement as the lock could miss the previous holder's row.
+ *
+ * The caller batches (see Auditor): under load one lock acquisition carries many entries.
+ */
+export async function appendAuditEntries(
+  db: Db,
+  chainKey: Buffer,
+  inputs: readonly AuditEntryInput[],
+): Promise<{ id: bigint; hash: Buffer }[]> {
+  if (inputs.length === 0) return [];
+  const entries = inputs.map(sanitize);
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${AUDIT_APPEND_LOCK})`.execute(trx);
+    // Raw SQL: kysely has no nextval over an identity column's sequence.
+    const ids = await sql<{ id: bigint }>`
+      SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id
+      FROM generate_series(1, ${entries.length}::int)`.execute(trx);
+    const last = await trx
+      .selectFrom('audit_log')
+      .select('hash')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const sortedIds = ids.rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    let prev: Buffer = last?.hash ?? GENESIS_HASH;
+    const rows = entries.map((e, i) => {
+      const id = sortedIds[i]!;
+      const hash = auditEntryHash(chainKey, prev, { ...e, id });
+      const row = { e, id, prevHash: prev, hash };
+      prev = hash;
+      return row;
+    });
+    // Raw SQL: the ids were taken above, and kysely cannot say OVERRIDING SYSTEM VALUE.
+    await sql`
+      INSERT INTO audit_log (id, at, actor, role, method, endpoint, path, query, status, parties, trades,
+                             pii_unmasked, request_id, prev_hash, hash)
+      OVERRIDING SYSTEM VALUE
+      VALUES ${sql.join(
+        rows.map(
+          ({ e, id, prevHash, hash }) =>
+            sql`(${id}, ${e.at}, ${e.actor}, ${e.role}, ${e.method}, ${e.endpoint}, ${e.path},
+                 ${JSON.stringify(e.query)}::jsonb, ${e.status}, ${JSON.stringify(e.parties)}::jsonb,
+                 ${JSON.stringify(e.trades)}::jsonb, ${e.piiUnmasked}, ${e.requestId}, ${prevHash}, ${hash})`,
+        ),
+      )}`.execute(trx);
+    return rows.map((r) => ({ id: r.id, hash: r.hash }));
+  });
+}
+
+type AuditRow = {
+  id: bigint;
+  at: Date;
+  actor: string;
+  role: string;
+  method: string;
+  endpoint: string;
+  path: string;
+  query: unknown;
+  status: number;
+  parties: unknown;
+  trades: unknown;
+  pii_unmasked: boolean;
+  request_id: string | null;
+  prev_hash: Buffer;
+  hash: Buffer;
+};
+
+function toEntry(r: AuditRow): AuditEntry {
+  return {
+    id: r.id,
+    at: r.at,
+    actor: r.actor,
+    role: r.role,
+    method: r.method,
+    endpoint: r.endpoint,
+    path: r.path,
+    query: (r.query ?? {}) as AuditQuery,
+    status: r.status,
+    parties: (r.parties ?? []) as string[],
+    trades: (r.trades ?? []) as string[],
+    piiUnmasked: r.pii_unmasked,
+    requestId: r.request_id,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+export interface AuditListFilter {
+  actor?: string;
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+  /** Keyset cursor: only entries with a smaller id (the list is newest first). */
+  beforeId?: bigint;
+  limit: number;
+}
+
+/** Newest first. Returns up to `limit` entries and whether more follow. */
+export async function listAuditEntries(
+  db: Db,
+  f: AuditListFilter,
+): Promise<{ items: AuditEntry[]; more: boolean }> {
+  let q = db.selectFrom('audit_log').selectAll();
+  if (f.actor !== undefined) q = q.where('actor', '=', f.actor);
+  if (f.from !== undefined) q = q.where('at', '>=', f.from);
+  if (f.to !== undefined) q = q.where('at', '<', f.to);
+  if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+  const rows = await q
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
+  return { items: rows.slice(0, f.limit).map((r) => toEntry(r as AuditRow)), more: rows.length > f.limit };
+}
+
+export interface ChainVerification {
+  ok: boolean;
+  entries: number;
+  /** The first entry whose prev_hash or hash does not check out (null when the chain holds). */
+  firstBrokenId: bigint | null;
+  reason: 'prev_hash' | 'hash' | null;
+  /** The last entry: record it elsewhere (a ticket, WORM storage) to detect a cut-off tail later. */
+  head: { id: bigint; hash: Buffer } | null;
+}
+
+/**
+ * Walks the whole log in id order and recomputes the chain. An edited entry fails its own hash;
+ * a deleted or inserted one breaks the next entry's prev_hash. A deletion of the newest entries
+ * leaves a shorter valid chain: only a head recorded outside the database reveals that.
+ */
+export async function verifyAuditChain(
+  db: Db,
+  chainKey: Buffer,
+  batchSize = 2_000,
+): Promise<ChainVerification> {
+  let prev: Buffer = GENESIS_HASH;
+  let entries = 0;
+  let firstBrokenId: bigint | null = null;
+  let reason: ChainVerification['reason'] = null;
+  let head: ChainVerification['head'] = null;
+  let after: bigint | null = null;
+  for (;;) {
+    let q = db.selectFrom('audit_log').selectAll();
+    if (after !== null) q = q.where('id', '>', after);
+    const rows = await q.orderBy('id').limit(batchSize).execute();
+    for (const raw of rows) {
+      const r = toEntry(raw as AuditRow);
+      entries += 1;
+      head = { id: r.id, hash: r.hash };
+      if (firstBrokenId === null) {
+        if (!r.prevHash.equals(prev)) {
+          firstBrokenId = r.id;
+          reason = 'prev_hash';
+        } else if (!auditEntryHash(chainKey, r.prevHash, r).equals(r.hash)) {
+          firstBrokenId = r.id;
+          reason = 'hash';
+        }
+      }
+      prev = r.hash;
+    }
+    if (rows.length < batchSize) break;
+    after = rows[rows.length - 1]!.id;
+  }
+  return { ok: firstBrokenId === null, entries, firstBrokenId, reason, head };
+}
