@@ -44,6 +44,40 @@ export interface AmbiguousMatches {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Anomalies {
+  closed_reason: string | null;
+  dedupe_key: string;
+  division: string;
+  documents: Generated<Json>;
+  evidence: Json;
+  fingerprint: string;
+  first_detected_at: Generated<Timestamp>;
+  id: Generated<bigint>;
+  last_detected_at: Generated<Timestamp>;
+  party_key: string;
+  period: string;
+  review_note: string | null;
+  reviewed_at: Timestamp | null;
+  reviewed_by: string | null;
+  rule: string;
+  rule_version: number;
+  severity: string;
+  status: Generated<string>;
+  summary_en: string;
+  summary_zh: string;
+  trades: Generated<Json>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AnomalyEvents {
+  actor: string;
+  anomaly_id: bigint;
+  at: Generated<Timestamp>;
+  details: Json | null;
+  kind: string;
+  note: string | null;
+}
+
 export interface AuditLog {
   actor: string;
   at: Timestamp;
@@ -247,6 +281,22 @@ export interface QuarantinedEvents {
   status: number;
 }
 
+export interface RuleDirtyPeriods {
+  generation: Generated<bigint>;
+  marked_at: Generated<Timestamp>;
+  period: string;
+}
+
+export interface RuleSettings {
+  created_at: Generated<Timestamp>;
+  enabled: Generated<boolean>;
+  note: string | null;
+  params: Json;
+  rule: string;
+  valid_from: string;
+  version: number;
+}
+
 export interface SaleResults {
   discrepancies: Generated<Json>;
   material: string;
@@ -357,6 +407,8 @@ export interface Weighings {
 export interface DB {
   allocations: Allocations;
   ambiguous_matches: AmbiguousMatches;
+  anomalies: Anomalies;
+  anomaly_events: AnomalyEvents;
   audit_log: AuditLog;
   inbound_events: InboundEvents;
   ingest_batches: IngestBatches;
@@ -374,6 +426,8 @@ export interface DB {
   platform_secrets: PlatformSecrets;
   platforms: Platforms;
   quarantined_events: QuarantinedEvents;
+  rule_dirty_periods: RuleDirtyPeriods;
+  rule_settings: RuleSettings;
   sale_results: SaleResults;
   stream_dirty: StreamDirty;
   stream_entries: StreamEntries;
