@@ -9,6 +9,8 @@ import { printJson, say, UsageError } from './cli/output';
 import { platformCommand } from './cli/platform';
 import { chainCommand, deadLettersCommand } from './cli/processing';
 import { quarantineCommand } from './cli/quarantine';
+import { rulesCommand } from './cli/rules';
+import { simulateCommand } from './cli/simulate';
 import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrator';
 import { runApi } from './http/server';
@@ -26,6 +28,9 @@ const USAGE = `retrace <command>
   quarantine list [--platform P] [--all] | quarantine replay <id>
   dead-letters list [--platform P] | dead-letters retry <platform>:<event_id> | --all
   chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]
+  simulate --url <base> --platform <code> --secret <whsec> [--seed N] [--months N] [--scale N] [--start YYYY-MM]
+  rules replay --from YYYY-MM --to YYYY-MM [--rule CODE]   recompute findings for a window, report what changed
+  rules list | rules set <RULE> --from YYYY-MM-DD --params '<json>' [--disable]
 
 Configuration is read from the environment (and .env): DATABASE_URL, REDIS_URL, PORT,
 RETRACE_MASTER_KEY (see README.md).`;
@@ -48,6 +53,20 @@ async function main(argv: string[]): Promise<void> {
       pii: { type: 'boolean' },
       direction: { type: 'string' },
       depth: { type: 'string' },
+      url: { type: 'string' },
+      secret: { type: 'string' },
+      seed: { type: 'string' },
+      months: { type: 'string' },
+      scale: { type: 'string' },
+      start: { type: 'string' },
+      concurrency: { type: 'string' },
+      progress: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      rule: { type: 'string' },
+      params: { type: 'string' },
+      disable: { type: 'boolean' },
+      note: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +76,8 @@ async function main(argv: string[]): Promise<void> {
     if (!command && !values.help) process.exitCode = 2;
     return;
   }
+  // The simulator is a pure HTTP client: it needs no database or configuration.
+  if (command === 'simulate') return simulateCommand(values as Record<string, string | boolean | undefined>);
   if (existsSync(path.join(process.cwd(), '.env'))) loadDotenv({ quiet: true });
   const config = loadConfig();
   const flags = values as Record<string, string | boolean | undefined>;
@@ -95,6 +116,8 @@ async function main(argv: string[]): Promise<void> {
         return await officerCommand(rt, rest, flags as OfficerFlags);
       case 'audit':
         return await auditCommand(rt, rest, flags);
+      case 'rules':
+        return await rulesCommand(rt, rest, flags as Parameters<typeof rulesCommand>[2]);
       case 'dead-letters':
         return await deadLettersCommand(
           rt,

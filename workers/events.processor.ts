@@ -24,15 +24,11 @@ export function createEventsProcessor(deps: {
     const now = Date.now();
     for (const at of result.receivedAt)
       deps.metrics.processingLatency.observe({ stage: 'normalised' }, (now - at.getTime()) / 1000);
-    if (result.marks.length > 0) {
-      try {
-        await deps.queues.enqueueStreams(result.marks);
-      } catch (err) {
-        deps.ctx.log.warn(
-          { err: (err as Error).message, streams: result.marks.length },
-          'could not queue allocations; the sweep will',
-        );
-      }
+    try {
+      if (result.marks.length > 0) await deps.queues.enqueueStreams(result.marks);
+      if (result.periods.length > 0) await deps.queues.enqueueRules(result.periods);
+    } catch (err) {
+      deps.ctx.log.warn({ err: (err as Error).message }, 'could not queue follow-up work; the sweep will');
     }
     return { processed: result.processed, skipped: result.skipped, failed: result.failed, dead: result.dead };
   };

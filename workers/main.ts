@@ -11,6 +11,7 @@ import type { EventQueues } from '../src/queue/producer';
 import { createRedis } from '../src/queue/redis';
 import type { Keyring } from '../src/security/keys';
 import { createEventsProcessor } from './events.processor';
+import { createRulesProcessor } from './rules.processor';
 import { createStreamsProcessor } from './streams.processor';
 
 export interface WorkerDeps {
@@ -42,7 +43,8 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const ctx: ProcessingContext = { db: deps.db, keyring: deps.keyring, tolerances: DEFAULT_TOLERANCES, log };
   const processors = {
     events: createEventsProcessor({ ctx, queues: deps.queues, metrics }),
-    streams: createStreamsProcessor({ ctx }),
+    streams: createStreamsProcessor({ ctx, queues: deps.queues }),
+    rules: createRulesProcessor({ db: deps.db, keyring: deps.keyring, queues: deps.queues, log }),
   };
   const workers = QUEUE_BASES.flatMap((base) =>
     Array.from({ length: config.queuePartitions }, (_, p) => startWorker(base, p)),
@@ -70,6 +72,9 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     worker.on('error', (err) => log.warn({ queue: name, err: err.message }, 'worker connection error'));
     return worker;
   }
+  deps.queues
+    .ensureSchedulers()
+    .catch((err) => log.warn({ err: (err as Error).message }, 'could not declare job schedulers yet'));
   const sweeper = startSweeper(deps, {
     intervalSeconds: config.sweepIntervalSeconds,
     minAgeSeconds: config.sweepMinAgeSeconds,

@@ -2,15 +2,27 @@ import type { Job } from 'bullmq';
 import { allocateDirtyStream } from '../src/processing/allocate';
 import type { ProcessingContext } from '../src/processing/context';
 import { JOBS } from '../src/queue/jobs';
+import type { EventQueues } from '../src/queue/producer';
 
-/** streams.allocate: re-allocates one dirty (party, material) stream; a no-op when already clean. */
-export function createStreamsProcessor(deps: { ctx: ProcessingContext }) {
+/**
+ * streams.allocate: re-allocates one dirty (party, material) stream (a no-op when already clean),
+ * then queues the evaluation of the periods whose stock and chain findings may have changed.
+ */
+export function createStreamsProcessor(deps: { ctx: ProcessingContext; queues: EventQueues }) {
   return async (job: Job) => {
     const payload = JOBS['streams.allocate'].schema.parse(job.data);
-    return allocateDirtyStream(
+    const result = await allocateDirtyStream(
       deps.ctx.db,
       { partyKey: payload.party_key, material: payload.material },
       deps.ctx.log,
     );
+    if (result.periods.length > 0) {
+      try {
+        await deps.queues.enqueueRules(result.periods);
+      } catch (err) {
+        deps.ctx.log.warn({ err: (err as Error).message }, 'could not queue rule evaluation; the sweep will');
+      }
+    }
+    return { rounds: result.rounds, sales: result.salesAllocated, clean: result.clean };
   };
 }

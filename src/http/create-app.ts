@@ -11,6 +11,8 @@ import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
 import { registerIngest } from './routes/ingest';
 import { registerOps } from './routes/ops';
+import { registerParties } from './routes/parties';
+import { registerTrades } from './routes/trades';
 
 export interface AppDeps {
   db: Db;
@@ -55,6 +57,8 @@ export function createApp(deps: AppDeps): App {
   registerOps(app, deps);
   registerIngest(app, deps.ingest);
   registerAudit(app, { db: deps.db });
+  registerTrades(app, { db: deps.db, keyring: deps.keyring });
+  registerParties(app, { db: deps.db, keyring: deps.keyring });
   registerDocs(app);
   app.doc31('/openapi.json', OPENAPI_INFO);
   return app;

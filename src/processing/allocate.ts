@@ -10,6 +10,8 @@ import {
   StreamInputError,
 } from '../domain/allocation';
 import type { Logger } from '../log';
+import { markPeriodsDirty } from '../repositories/anomalies.repository';
+import { periodsAffected } from '../rules/periods';
 import { type StreamKey, streamKeyString } from './context';
 import { lockKeys } from './locks';
 
@@ -17,6 +19,8 @@ export interface AllocateResult {
   rounds: number;
   salesAllocated: number;
   clean: boolean;
+  /** Periods marked for rule evaluation (stock and chain rules read allocations). */
+  periods: { period: string; generation: bigint }[];
 }
 
 const MAX_ROUNDS = 20;
@@ -30,6 +34,7 @@ const MAX_ROUNDS = 20;
  */
 export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logger): Promise<AllocateResult> {
   let sales = 0;
+  const periods: { period: string; generation: bigint }[] = [];
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const outcome = await db.transaction().execute(async (trx) => {
       await lockKeys(trx, 'stream', [streamKeyString(stream)]);
@@ -41,6 +46,14 @@ export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logge
         .executeTakeFirst();
       if (!mark) return { done: true, sales: 0 };
       const n = await reallocateFrom(trx, stream, mark.dirty_from as Date, log);
+      const clock = await trx
+        .selectFrom('platform_clocks')
+        .select((eb) => eb.fn.max('data_clock').as('c'))
+        .executeTakeFirst();
+      const clockMs = clock?.c ? (clock.c as Date).getTime() : null;
+      periods.push(
+        ...(await markPeriodsDirty(trx, periodsAffected([(mark.dirty_from as Date).getTime()], clockMs))),
+      );
       const cleared = await trx
         .deleteFrom('stream_dirty')
         .where('party_key', '=', stream.partyKey)
@@ -50,9 +63,9 @@ export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logge
       return { done: cleared.numDeletedRows > 0n, sales: n };
     });
     sales += outcome.sales;
-    if (outcome.done) return { rounds: round, salesAllocated: sales, clean: true };
+    if (outcome.done) return { rounds: round, salesAllocated: sales, clean: true, periods };
   }
-  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: false };
+  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: false, periods };
 }
 
 async function reallocateFrom(db: Db, stream: StreamKey, from: Date, log?: Logger): Promise<number> {

@@ -12,6 +12,8 @@ import type {
   WeighingData,
 } from '../domain/events';
 import type { StreamMark } from '../queue/producer';
+import { markPeriodsDirty } from '../repositories/anomalies.repository';
+import { periodsAffected } from '../rules/periods';
 import type { ProcessingContext, TradeKey } from './context';
 import {
   applyInvoices,
@@ -42,8 +44,10 @@ export interface ProcessResult {
   dead: number;
   /** Streams marked for (re-)allocation: the caller enqueues allocation jobs after commit. */
   marks: StreamMark[];
-  /** Parties whose facts changed: the rule engine re-evaluates them. */
+  /** Parties whose facts changed. */
   parties: string[];
+  /** Periods marked for rule evaluation: the caller enqueues evaluations after commit. */
+  periods: { period: string; generation: bigint }[];
   trades: TradeKey[];
   /** Receipt times of the processed events, for the processing-latency metric. */
   receivedAt: Date[];
@@ -124,6 +128,8 @@ async function processInTransaction(
   const blue: Doc<InvoiceData>[] = [];
   const red: Doc<InvoiceReversedData>[] = [];
 
+  // Record times (trade, payment, weighing, invoice dates): which periods' findings may change.
+  const times: number[] = [];
   for (const row of rows) {
     // Validated at ingestion: the stored body is a well-formed event of its type.
     const body = JSON.parse(keyring.decryptBytes('event-bodies', row.raw_body).toString('utf8')) as {
@@ -131,6 +137,7 @@ async function processInTransaction(
       data: unknown;
     };
     const doc = <D>(data: unknown): Doc<D> => ({ platform, eventId: row.event_id, data: data as D });
+    times.push(recordTime(body.type, body.data, row.event_ts));
     switch (body.type) {
       case 'party.registered':
         registrations.push({
@@ -221,10 +228,11 @@ async function processInTransaction(
 
   // The data clock: the latest event time received from this platform.
   const latest = rows.reduce((m, r) => (r.event_ts > m ? r.event_ts : m), rows[0]!.event_ts);
-  await sql`INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
-            ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()`.execute(
-    db,
-  );
+  const clock = await sql<{ data_clock: Date }>`
+    INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
+    ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()
+    RETURNING data_clock`.execute(db);
+  const periods = await markPeriodsDirty(db, periodsAffected(times, clock.rows[0]!.data_clock.getTime()));
 
   await db
     .updateTable('inbound_events')
@@ -244,6 +252,7 @@ async function processInTransaction(
 
   result.processed = rows.length;
   result.marks = marks;
+  result.periods = periods;
   result.trades = flowTrades;
   result.receivedAt = rows.map((r) => r.received_at);
   result.parties = [
@@ -254,6 +263,34 @@ async function processInTransaction(
     ]),
   ];
   return result;
+}
+
+/**
+ * The time a record's findings hang on. Master data can change findings of any recent month
+ * (roles, establishment date), so a registration counts from a year before its event.
+ */
+function recordTime(type: string, data: unknown, eventTs: Date): number {
+  const d = data as Record<string, string>;
+  const at = (s: string | undefined) => (s ? Date.parse(s) : eventTs.getTime());
+  switch (type) {
+    case 'trade.created':
+    case 'trade.amended':
+      return at(d.occurred_at);
+    case 'payment.made':
+      return at(d.paid_at);
+    case 'payment.reversed':
+      return at(d.reversed_at) - 31 * 86_400_000;
+    case 'weighing.recorded':
+      return at(d.weighed_at);
+    case 'invoice.issued':
+    case 'invoice.reversed':
+      return at(d.issued_at);
+    case 'party.registered':
+      return eventTs.getTime() - 366 * 86_400_000;
+    default:
+      // A cancellation names no time of its own: its trade's periods are marked by the stream change.
+      return eventTs.getTime();
+  }
 }
 
 /** A registration can move an enterprise to another division: trades carry it for scoping. */
@@ -294,7 +331,17 @@ async function recordFailure(
 }
 
 function emptyResult(): ProcessResult {
-  return { processed: 0, skipped: 0, failed: 0, dead: 0, marks: [], parties: [], trades: [], receivedAt: [] };
+  return {
+    processed: 0,
+    skipped: 0,
+    failed: 0,
+    dead: 0,
+    marks: [],
+    parties: [],
+    periods: [],
+    trades: [],
+    receivedAt: [],
+  };
 }
 
 function merge(into: ProcessResult, r: ProcessResult): void {
@@ -303,6 +350,7 @@ function merge(into: ProcessResult, r: ProcessResult): void {
   into.failed += r.failed;
   into.dead += r.dead;
   into.marks.push(...r.marks);
+  into.periods.push(...r.periods);
   into.parties.push(...r.parties);
   into.trades.push(...r.trades);
   into.receivedAt.push(...r.receivedAt);

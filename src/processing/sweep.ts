@@ -3,6 +3,7 @@ import type { Db } from '../db/database';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
+import { findStaleDirtyPeriods } from '../repositories/anomalies.repository';
 import { findStalePending } from '../repositories/events.repository';
 import { findStaleDirtyStreams } from './allocate';
 
@@ -13,6 +14,7 @@ const SWEEP_BATCH = 5_000;
 export interface SweepResult {
   events: number;
   streams: number;
+  periods: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function sweepOnce(
     const { rows } = await sql<{
       locked: boolean;
     }>`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS locked`.execute(trx);
-    if (!rows[0]?.locked) return { events: 0, streams: 0 };
+    if (!rows[0]?.locked) return { events: 0, streams: 0, periods: 0 };
     // Bounded per round: a huge backlog is handed over over several rounds.
     const stale = await findStalePending(trx, minAgeSeconds, SWEEP_BATCH);
     if (stale.length > 0) {
@@ -46,7 +48,10 @@ export async function sweepOnce(
       await deps.queues.enqueueStreams(streams);
       deps.log.info({ streams: streams.length }, 'sweep handed dirty streams to the queue');
     }
-    return { events: stale.length, streams: streams.length };
+    await deps.queues.ensureSchedulers();
+    const periods = await findStaleDirtyPeriods(trx, minAgeSeconds);
+    if (periods.length > 0) await deps.queues.enqueueRules(periods);
+    return { events: stale.length, streams: streams.length, periods: periods.length };
   });
 }
 

@@ -272,6 +272,23 @@ export async function applyTradeVersions(
       mark(e);
     }
   }
+  // A sale's claim on a purchase is judged against that purchase (is it earlier? how much is
+  // left?), so a changed purchase also dirties the stream from the earliest sale claiming it,
+  // which may be earlier than the purchase itself.
+  const changedPurchases = [...toDelete, ...toInsert].filter((e) => e.role === 'purchase');
+  if (changedPurchases.length > 0) {
+    const claiming = await sql<{ party_key: string; material: string; first: Date }>`
+      SELECT s.party_key, s.material, min(s.occurred_at) AS first
+      FROM unnest(${changedPurchases.map((e) => e.party_key)}::text[], ${changedPurchases.map((e) => e.material)}::text[],
+                  ${changedPurchases.map((e) => e.platform)}::text[], ${changedPurchases.map((e) => e.trade_id)}::text[])
+        AS p(party_key, material, platform, trade_id)
+      JOIN stream_entries s ON s.party_key = p.party_key AND s.material = p.material AND s.role = 'sale'
+        AND s.claims @> jsonb_build_array(jsonb_build_object('platform', p.platform, 'trade_id', p.trade_id))
+      GROUP BY s.party_key, s.material`.execute(db);
+    for (const c of claiming.rows) {
+      mark({ party_key: c.party_key, material: c.material, occurred_at: c.first } as EntryRow);
+    }
+  }
   if (toDelete.length > 0) {
     await sql`DELETE FROM stream_entries e USING unnest(${toDelete.map((e) => e.party_key)}::text[], ${toDelete.map((e) => e.material)}::text[],
         ${toDelete.map((e) => e.role)}::text[], ${toDelete.map((e) => e.platform)}::text[], ${toDelete.map((e) => e.trade_id)}::text[])

@@ -21,13 +21,23 @@ export const JOBS = {
     queue: 'streams',
     schema: z.object({ party_key: z.string().min(1), material: z.string().min(1) }),
   },
+  /** Evaluate the anomaly rules for one period marked in `rule_dirty_periods`. */
+  'rules.evaluate': {
+    queue: 'rules',
+    schema: z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/) }),
+  },
+  /** Scheduled: mark the data clocks' current periods, where time limits ripen. */
+  'rules.tick': {
+    queue: 'rules',
+    schema: z.object({}),
+  },
 } as const;
 
 export type JobName = keyof typeof JOBS;
 export type JobPayload<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;
 
 /** Queues, each split into partitions whose keys share a Redis Cluster hash tag. */
-export const QUEUE_BASES = ['events', 'streams'] as const;
+export const QUEUE_BASES = ['events', 'streams', 'rules'] as const;
 export type QueueBase = (typeof QUEUE_BASES)[number];
 
 export function queueName(base: QueueBase, partition: number): string {
@@ -52,6 +62,10 @@ export function eventsJobId(platform: string, eventIds: readonly string[]): stri
  */
 export function streamJobId(partyKey: string, material: string, generation: bigint): string {
   return `al.${digest(`${partyKey}\n${material}`)}.${generation}`;
+}
+
+export function rulesJobId(period: string, generation: bigint): string {
+  return `ru.${period}.${generation}`;
 }
 
 export const MAX_EVENTS_PER_JOB = 500;

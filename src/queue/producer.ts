@@ -7,6 +7,7 @@ import {
   partitionOf,
   type QueueBase,
   queueName,
+  rulesJobId,
   streamJobId,
 } from './jobs';
 
@@ -31,8 +32,11 @@ const DEFAULT_JOB_OPTIONS = {
 interface BulkJob {
   name: string;
   data: unknown;
-  opts: { jobId: string };
+  opts: { jobId: string; delay?: number };
 }
+
+/** Rule evaluations wait this long, so that a burst of batches is evaluated once. */
+const RULES_DEBOUNCE_MS = 1_000;
 
 /**
  * Producer side of the partitioned queues. Used by the API (after commit), by workers (for the
@@ -52,11 +56,16 @@ export class EventQueues {
         (_, p) =>
           new Queue(queueName(base, p), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
       );
-    this.byBase = { events: make('events'), streams: make('streams') };
+    this.byBase = { events: make('events'), streams: make('streams'), rules: make('rules') };
   }
 
   get queues(): Queue[] {
-    return [...this.byBase.events, ...this.byBase.streams];
+    return [...this.byBase.events, ...this.byBase.streams, ...this.byBase.rules];
+  }
+
+  /** The first rules partition holds the job schedulers (ticks and monthly reports). */
+  get schedulerQueue(): Queue {
+    return this.byBase.rules[0]!;
   }
 
   /** Enqueues jobs for the given stored events, grouped by platform in chunks. */
@@ -93,6 +102,31 @@ export class EventQueues {
       };
     });
     await this.addAll('streams', jobs);
+  }
+
+  /**
+   * Job schedulers live in Redis, so they are (re-)declared by every worker at start and by the
+   * sweep, which makes them survive a Redis that lost its data. Idempotent.
+   */
+  async ensureSchedulers(): Promise<void> {
+    await this.schedulerQueue.upsertJobScheduler(
+      'rules.tick',
+      { every: 60_000 },
+      { name: 'rules.tick', data: {} },
+    );
+  }
+
+  /** Enqueues rule evaluations of marked periods (partitioned by period). */
+  async enqueueRules(marks: readonly { period: string; generation: bigint }[]): Promise<void> {
+    const jobs = marks.map((m) => ({
+      key: m.period,
+      job: {
+        name: 'rules.evaluate',
+        data: JOBS['rules.evaluate'].schema.parse({ period: m.period }),
+        opts: { jobId: rulesJobId(m.period, m.generation), delay: RULES_DEBOUNCE_MS },
+      },
+    }));
+    await this.addAll('rules', jobs);
   }
 
   private async addAll(base: QueueBase, jobs: readonly { key: string; job: BulkJob }[]): Promise<void> {

@@ -7,6 +7,18 @@ export interface Envelope {
   data: unknown;
 }
 
+/** What the client needs from its environment; tests pass their own. */
+export interface ClientOptions {
+  /** Attempts after the first on 429, 503 and network errors (default 20). */
+  maxRetries?: number;
+  /** Defaults to the global fetch. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Defaults to setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Unix seconds for `webhook-timestamp`; defaults to the system clock. */
+  now?: () => number;
+}
+
 export interface SendStats {
   sent: number;
   accepted: number;
@@ -27,7 +39,7 @@ export class PlatformClient {
     private readonly baseUrl: string,
     private readonly platform: string,
     secret: string,
-    private readonly opts: { maxRetries?: number } = {},
+    private readonly opts: ClientOptions = {},
   ) {
     this.key = secretBytes(secret);
   }
@@ -49,7 +61,7 @@ export class PlatformClient {
     accepted: number;
     duplicates: number;
     rejected: number;
-    results: { line: number; status: string; errors?: unknown }[];
+    results: { line: number; id?: string; status: string; errors?: unknown }[];
   }> {
     const body = Buffer.from(`${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
     const res = await this.post(`/v1/ingest/${this.platform}/batches`, body, 'application/x-ndjson', batchId);
@@ -59,7 +71,7 @@ export class PlatformClient {
       accepted: number;
       duplicates: number;
       rejected: number;
-      results: { line: number; status: string }[];
+      results: { line: number; id?: string; status: string; errors?: unknown }[];
     };
     this.stats.sent += events.length;
     this.stats.accepted += out.accepted;
@@ -75,12 +87,14 @@ export class PlatformClient {
     id: string,
   ): Promise<{ status: number; body: unknown }> {
     const maxRetries = this.opts.maxRetries ?? 20;
+    const doFetch = this.opts.fetch ?? fetch;
+    const wait = this.opts.sleep ?? sleep;
     for (let attempt = 0; ; attempt++) {
       // Re-signed on every attempt: the timestamp must stay within the server's tolerance.
-      const ts = Math.floor(Date.now() / 1000);
+      const ts = this.opts.now?.() ?? Math.floor(Date.now() / 1000);
       let res: Response;
       try {
-        res = await fetch(`${this.baseUrl}${path}`, {
+        res = await doFetch(`${this.baseUrl}${path}`, {
           method: 'POST',
           body,
           headers: {
@@ -93,14 +107,14 @@ export class PlatformClient {
       } catch (err) {
         if (attempt >= maxRetries) throw err;
         this.stats.retries += 1;
-        await sleep(Math.min(500 * 2 ** attempt, 5_000));
+        await wait(Math.min(500 * 2 ** attempt, 5_000));
         continue;
       }
       if ((res.status === 429 || res.status === 503) && attempt < maxRetries) {
         this.stats.retries += 1;
-        const after = Number(res.headers.get('retry-after') ?? '1');
+        const after = retryAfterSeconds(res.headers.get('retry-after'));
         await res.arrayBuffer();
-        await sleep(Math.max(1, Math.min(after, 30)) * 1000 * (res.status === 429 ? 1 : 1 + attempt / 4));
+        await wait(Math.max(1, Math.min(after, 30)) * 1000 * (res.status === 429 ? 1 : 1 + attempt / 4));
         continue;
       }
       const text = await res.text();
@@ -113,6 +127,14 @@ export class PlatformClient {
       return { status: res.status, body: parsed };
     }
   }
+}
+
+/** Retry-After as delta-seconds or an HTTP date (RFC 9110 10.2.3); 1 s when absent or unreadable. */
+export function retryAfterSeconds(value: string | null): number {
+  if (value === null) return 1;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 function sleep(ms: number): Promise<void> {

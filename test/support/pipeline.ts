@@ -2,6 +2,8 @@ import { DEFAULT_TOLERANCES } from '../../src/domain/tolerances';
 import { allocateDirtyStream } from '../../src/processing/allocate';
 import type { ProcessingContext } from '../../src/processing/context';
 import { processEvents } from '../../src/processing/events';
+import { evaluatePeriod } from '../../src/rules/engine';
+import { evaluateDirtyPeriod } from '../../src/rules/scheduling';
 import type { TestContext } from './context';
 
 export function processingContext(ctx: TestContext): ProcessingContext {
@@ -14,11 +16,12 @@ export function processingContext(ctx: TestContext): ProcessingContext {
  */
 export async function drain(
   ctx: TestContext,
-  opts: { chunk?: number } = {},
-): Promise<{ events: number; streams: number }> {
+  opts: { chunk?: number; rules?: boolean } = {},
+): Promise<{ events: number; streams: number; periods: number }> {
   const pctx = processingContext(ctx);
   let events = 0;
   let streams = 0;
+  let periods = 0;
   for (let round = 0; round < 100; round++) {
     const pending = await ctx.rt.db
       .selectFrom('inbound_events')
@@ -40,7 +43,21 @@ export async function drain(
       await allocateDirtyStream(ctx.rt.db, { partyKey: d.party_key, material: d.material });
       streams++;
     }
-    if (pending.length === 0 && dirty.length === 0) return { events, streams };
+    if (pending.length === 0 && dirty.length === 0) {
+      // Rules last, as the workers' debounce does: after the data has settled.
+      if (opts.rules !== false) {
+        const marked = await ctx.rt.db
+          .selectFrom('rule_dirty_periods')
+          .select('period')
+          .orderBy('period')
+          .execute();
+        for (const m of marked) {
+          await evaluateDirtyPeriod(ctx.rt.db, m.period, (p) => evaluatePeriod(ctx.rt.db, ctx.rt.keyring, p));
+          periods++;
+        }
+      }
+      return { events, streams, periods };
+    }
   }
   throw new Error('pipeline did not settle');
 }

@@ -1,0 +1,421 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  computeReferenceSheet,
+  isPeriod,
+  periodBounds,
+  type ReferenceSheet,
+} from '../../../domain/reference-sheet';
+import { findParty, loadReferenceSheetData } from '../../../repositories/parties-query.repository';
+import type { App } from '../../app';
+import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { ProblemError } from '../../problems';
+import { isPartyKey, notFoundError, partyRefSchema, type QueryRouteDeps, readErrors } from '../query-wire';
+import { partyKeyPathParam } from './getParty';
+
+const money = (description: string, example = '0.00') =>
+  z.string().openapi({ description: `${description} — CNY, decimal string`, example });
+const kg = (description: string, example = '0.000') =>
+  z.string().openapi({ description: `${description} — kg, decimal string`, example });
+const ratio = (description: string) =>
+  z
+    .string()
+    .nullable()
+    .openapi({
+      description: `${description} — decimal string with 4 decimals, rounded half-up ("0.9750"); null when the denominator is 0`,
+      example: '0.9750',
+    });
+
+const amountQty = (what: string) =>
+  z.object({
+    amount: money(`Σ line amounts (tax inclusive) of ${what}`),
+    quantity_kg: kg(`Σ line quantities of ${what}`),
+  });
+
+const purchaseFields = {
+  trades: z
+    .number()
+    .int()
+    .openapi({ description: 'Number of purchases (a trade counts once per material it has)' }),
+  amount: money(
+    'Σ line amounts (tax inclusive) of the month’s active purchases, trades where the party is the buyer',
+  ),
+  quantity_kg: kg('Σ line quantities of those purchases'),
+  from_natural_persons: amountQty('the purchases whose seller is a natural person'),
+  reverse_invoiced: amountQty('the purchases declared under the `reverse_invoice` treatment'),
+};
+const saleFields = {
+  trades: z
+    .number()
+    .int()
+    .openapi({ description: 'Number of sales (a trade counts once per material it has)' }),
+  amount: money(
+    'Σ line amounts (tax inclusive) of the month’s active sales, trades where the party is the seller',
+  ),
+  quantity_kg: kg('Σ line quantities of those sales'),
+  reverse_invoiced: amountQty('the sales declared under the `reverse_invoice` treatment'),
+};
+
+const coverageFlow = (flow: string) =>
+  z.object({
+    matched_trades: z
+      .number()
+      .int()
+      .openapi({ description: `Trades whose ${flow} flow status is \`matched\`` }),
+    trade_ratio: ratio(`matched_trades ÷ trades`),
+    amount_ratio: ratio(`Σ total of the matched trades ÷ Σ total of the trades`),
+  });
+
+const invoiceTotals = (what: string) =>
+  z.object({
+    invoices: z
+      .number()
+      .int()
+      .openapi({ description: `Number of ${what}` }),
+    amount_ex_tax: money(`Σ total_ex_tax of ${what}`),
+    tax: money(`Σ total_tax of ${what}`),
+    amount: money(`Σ total of ${what}`),
+  });
+
+export const referenceSheetSchema = z
+  .object({
+    party: partyRefSchema,
+    period: z.string().openapi({ description: 'Asia/Shanghai calendar month', example: '2026-10' }),
+    purchases: z
+      .object({
+        total: z.object(purchaseFields),
+        by_material: z.array(z.object({ material: z.string(), ...purchaseFields })),
+      })
+      .openapi({
+        description:
+          'Active trades of the month (occurred_at in the period) where the party is the buyer, per line',
+      }),
+    sales: z
+      .object({
+        total: z.object(saleFields),
+        by_material: z.array(z.object({ material: z.string(), ...saleFields })),
+      })
+      .openapi({ description: 'Active trades of the month where the party is the seller, per line' }),
+    stock: z
+      .array(
+        z.object({
+          material: z.string(),
+          opening_kg: kg(
+            'Closing stock of the previous month: Σ purchases − Σ (sales − their unsourced part) before the period',
+          ),
+          in_kg: kg('Σ purchases of the month'),
+          out_kg: kg('Σ sales of the month, their unsourced part included'),
+          unsourced_out_kg: kg(
+            'The part of the month’s sales that no earlier purchase covered (it did not come from stock)',
+          ),
+          closing_kg: kg('opening_kg + in_kg − (out_kg − unsourced_out_kg); never negative'),
+          allocation_pending: z.boolean().openapi({
+            description:
+              'The stream waits for re-allocation after a late or amended record: the unsourced part was computed from ' +
+              'the entries as they are now (the same allocation processing will store)',
+          }),
+        }),
+      )
+      .openapi({
+        description: 'Mass balance per material (materials with no stock and no movement are left out)',
+      }),
+    flow_coverage: z
+      .object({
+        trades: z
+          .number()
+          .int()
+          .openapi({ description: 'The party’s active trades of the month (as seller or buyer)' }),
+        amount: money('Σ total of those trades'),
+        payment: coverageFlow('funds'),
+        weighing: coverageFlow('goods'),
+        invoice: coverageFlow('invoice').extend({
+          expected_trades: z
+            .number()
+            .int()
+            .openapi({
+              description:
+                'Trades that expect an invoice (enterprise seller, or a reverse-invoiced sale by a natural person): the ' +
+                'denominator of the invoice ratios',
+            }),
+          expected_amount: money('Σ total of the trades that expect an invoice'),
+        }),
+      })
+      .openapi({
+        description: 'How much of the month’s trading is backed by matched payments, weighings and invoices',
+      }),
+    tax: z.object({
+      output_by_treatment: z
+        .array(
+          z.object({
+            treatment: z.string().openapi({ example: 'simple_3' }),
+            levy_rate: z.string().nullable().openapi({
+              description: 'Levy rate valid on the trades’ dates (tax_treatments); null if none is',
+              example: '0.03',
+            }),
+            trades: z.number().int(),
+            amount: money('Σ total (tax inclusive) of the sales under this treatment and rate'),
+            amount_ex_tax: money(
+              'Σ per sale of total ÷ (1 + levy_rate), rounded half-up to the fen',
+            ).nullable(),
+            tax: money('Σ per sale of total − its amount excluding VAT').nullable(),
+          }),
+        )
+        .openapi({
+          description:
+            'Reference output VAT on the party’s sales of the month, grouped by treatment and levy rate',
+        }),
+      output_total: z.object({
+        trades: z.number().int(),
+        amount: money('Σ amount of the rated groups'),
+        amount_ex_tax: money('Σ amount_ex_tax of the rated groups'),
+        tax: money('Σ tax of the rated groups'),
+      }),
+      output_unrated: z
+        .object({
+          trades: z.number().int(),
+          amount: money('Σ total of sales with no levy rate valid on their date'),
+        })
+        .openapi({ description: 'Sales whose treatment has no rate on their date (left out of the totals)' }),
+      input_on_received_invoices: z
+        .object({
+          by_kind: z.array(invoiceTotals('blue invoices of this kind').extend({ kind: z.string() })),
+          blue: invoiceTotals('blue invoices (special, ordinary, reverse) to the party issued in the month'),
+          red: invoiceTotals(
+            'red-letter invoices issued in the month that reverse a blue invoice to the party (negative amounts)',
+          ),
+          net: invoiceTotals('blue + red; `net.tax` is the reference input VAT of the month'),
+        })
+        .openapi({
+          description:
+            'VAT on the invoices the party received: blue of the month, net of red issued in the month',
+        }),
+      reverse_invoice_withholding: z
+        .object({
+          basis: z.enum(['purchases_from_natural_persons', 'own_sales']).openapi({
+            description:
+              '`purchases_from_natural_persons`: the party is an enterprise, figures are on its reverse-invoiced ' +
+              'purchases from each natural person; `own_sales`: the party is a natural person, figures are on its own ' +
+              'reverse-invoiced sales to every buyer',
+          }),
+          persons: z.array(
+            z.object({
+              party_key: z.string(),
+              name: z.string(),
+              trades: z.number().int(),
+              amount: money('Σ total (tax inclusive) of the reverse-invoiced trades of the month'),
+              amount_ex_tax: money(
+                'Σ per trade of total ÷ (1 + levy rate of reverse_invoice on its date), half-up',
+              ),
+              monthly_exemption: money(
+                'Monthly exemption of reverse_invoice (excluding VAT) in force',
+              ).nullable(),
+              exempt: z.boolean().openapi({ description: 'amount_ex_tax ≤ monthly_exemption' }),
+              vat_rate: z.string().nullable().openapi({ example: '0.01' }),
+              vat: money('0 when exempt, else amount_ex_tax × vat_rate rounded half-up to the fen'),
+              iit: money(
+                'Individual income tax prepaid: amount_ex_tax × 0.5%, rounded half-up (whether or not VAT-exempt)',
+              ),
+            }),
+          ),
+          total: z.object({
+            trades: z.number().int(),
+            amount: money('Σ amount of the persons'),
+            amount_ex_tax: money('Σ amount_ex_tax of the persons'),
+            vat: money('Σ vat of the persons'),
+            iit: money('Σ iit of the persons'),
+          }),
+          unrated: z.object({
+            trades: z.number().int(),
+            amount: money('Reverse-invoiced trades dated before reverse invoicing had a rate (left out)'),
+          }),
+        })
+        .openapi({
+          description:
+            'VAT and individual income tax withheld under reverse invoicing (国家税务总局公告2024年第5号), per natural ' +
+            'person and month',
+        }),
+    }),
+    anomalies: z
+      .array(
+        z.object({
+          rule: z.string().openapi({ example: 'UNSOURCED_SALE' }),
+          open: z.number().int(),
+          confirmed: z.number().int(),
+          total: z.number().int(),
+          highest_severity: z.enum(['low', 'medium', 'high', 'critical']),
+        }),
+      )
+      .openapi({
+        description: 'Findings of the party for the period with status open or confirmed, counted by rule',
+      }),
+  })
+  .openapi('ReferenceSheet');
+
+const example: ReferenceSheet = {
+  party: {
+    key: '91440703MA4UJ2KX0K',
+    kind: 'enterprise',
+    name: '蓬江绿源再生资源回收站',
+    division: '440703',
+  },
+  period: '2026-10',
+  purchases: {
+    total: {
+      trades: 2,
+      amount: '4400.00',
+      quantity_kg: '2000.000',
+      from_natural_persons: { amount: '4400.00', quantity_kg: '2000.000' },
+      reverse_invoiced: { amount: '4400.00', quantity_kg: '2000.000' },
+    },
+    by_material: [
+      {
+        material: 'FE_HEAVY',
+        trades: 2,
+        amount: '4400.00',
+        quantity_kg: '2000.000',
+        from_natural_persons: { amount: '4400.00', quantity_kg: '2000.000' },
+        reverse_invoiced: { amount: '4400.00', quantity_kg: '2000.000' },
+      },
+    ],
+  },
+  sales: {
+    total: {
+      trades: 1,
+      amount: '5500.00',
+      quantity_kg: '2500.000',
+      reverse_invoiced: { amount: '0.00', quantity_kg: '0.000' },
+    },
+    by_material: [
+      {
+        material: 'FE_HEAVY',
+        trades: 1,
+        amount: '5500.00',
+        quantity_kg: '2500.000',
+        reverse_invoiced: { amount: '0.00', quantity_kg: '0.000' },
+      },
+    ],
+  },
+  stock: [
+    {
+      material: 'FE_HEAVY',
+      opening_kg: '0.000',
+      in_kg: '2000.000',
+      out_kg: '2500.000',
+      unsourced_out_kg: '500.000',
+      closing_kg: '0.000',
+      allocation_pending: false,
+    },
+  ],
+  flow_coverage: {
+    trades: 3,
+    amount: '9900.00',
+    payment: { matched_trades: 3, trade_ratio: '1.0000', amount_ratio: '1.0000' },
+    weighing: { matched_trades: 2, trade_ratio: '0.6667', amount_ratio: '0.7778' },
+    invoice: {
+      expected_trades: 3,
+      expected_amount: '9900.00',
+      matched_trades: 1,
+      trade_ratio: '0.3333',
+      amount_ratio: '0.5556',
+    },
+  },
+  tax: {
+    output_by_treatment: [
+      {
+        treatment: 'simple_3',
+        levy_rate: '0.03',
+        trades: 1,
+        amount: '5500.00',
+        amount_ex_tax: '5339.81',
+        tax: '160.19',
+      },
+    ],
+    output_total: { trades: 1, amount: '5500.00', amount_ex_tax: '5339.81', tax: '160.19' },
+    output_unrated: { trades: 0, amount: '0.00' },
+    input_on_received_invoices: {
+      by_kind: [{ kind: 'reverse', invoices: 2, amount_ex_tax: '4356.44', tax: '43.56', amount: '4400.00' }],
+      blue: { invoices: 2, amount_ex_tax: '4356.44', tax: '43.56', amount: '4400.00' },
+      red: { invoices: 0, amount_ex_tax: '0.00', tax: '0.00', amount: '0.00' },
+      net: { invoices: 2, amount_ex_tax: '4356.44', tax: '43.56', amount: '4400.00' },
+    },
+    reverse_invoice_withholding: {
+      basis: 'purchases_from_natural_persons',
+      persons: [
+        {
+          party_key: 'np_mfrggzdfmztwq2lknnwg23tpobyxe43u',
+          name: '张三',
+          trades: 2,
+          amount: '4400.00',
+          amount_ex_tax: '4356.44',
+          monthly_exemption: '100000.00',
+          exempt: true,
+          vat_rate: '0.01',
+          vat: '0.00',
+          iit: '21.78',
+        },
+      ],
+      total: { trades: 2, amount: '4400.00', amount_ex_tax: '4356.44', vat: '0.00', iit: '21.78' },
+      unrated: { trades: 0, amount: '0.00' },
+    },
+  },
+  anomalies: [{ rule: 'UNSOURCED_SALE', open: 1, confirmed: 0, total: 1, highest_severity: 'high' }],
+};
+
+const summaryQuery = z.object({
+  period: z
+    .string({ error: 'is required: an Asia/Shanghai calendar month, YYYY-MM' })
+    .refine(isPeriod, 'must be a calendar month YYYY-MM (years 1900–2999), e.g. 2026-10')
+    .openapi({ description: 'Asia/Shanghai calendar month (YYYY-MM)', example: '2026-10' }),
+});
+
+export const getPartySummaryRoute = createRoute({
+  operationId: 'getPartySummary',
+  method: 'get',
+  path: '/v1/parties/{key}/summary',
+  tags: ['parties'],
+  summary: 'The monthly VAT reference sheet of a party',
+  description:
+    'Reference figures for one Asia/Shanghai calendar month, computed from the party’s active trades, its stock ' +
+    'streams and allocation, the invoices it received, the VAT treatments table and its findings. Every figure ' +
+    'says how it is computed; all sums are exact (fen, grams) and every division is rounded half-up. This is ' +
+    'reference data with its evidence, never a tax determination. A party outside your divisions answers 404.',
+  security: [{ bearer: [] }],
+  middleware: [requireRole(...ROLES_FOR.readRecords)] as const,
+  request: { params: partyKeyPathParam, query: summaryQuery },
+  responses: {
+    200: {
+      description: 'The reference sheet',
+      content: { 'application/json': { schema: referenceSheetSchema, example } },
+    },
+    ...readErrors(),
+    ...notFoundError('No such party in your divisions (or the key is not a USCC or a person key)'),
+  },
+});
+
+export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
+  app.openapi(getPartySummaryRoute, async (c) => {
+    const { key } = c.req.valid('param');
+    const { period } = c.req.valid('query');
+    const scope = officerScope(c.get('officer')!);
+    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
+    if (!p || !canSee(scope, p.division)) {
+      throw new ProblemError('not_found', 'No such party in your divisions.');
+    }
+    const { startMs, endMs } = periodBounds(period);
+    const data = await loadReferenceSheetData(deps.db, p.party_key, period, {
+      start: new Date(startMs),
+      end: new Date(endMs),
+    });
+    const party = {
+      key: p.party_key,
+      kind: p.kind === 'natural_person' ? ('natural_person' as const) : ('enterprise' as const),
+      name: p.name,
+      division: p.division,
+    };
+    const sheet = computeReferenceSheet({ party, period, ...data });
+    // The sheet names the party and, in the withholding section, each natural person.
+    addAuditSubjects(c, {
+      parties: [p.party_key, ...sheet.tax.reverse_invoice_withholding.persons.map((r) => r.party_key)],
+    });
+    return c.json(sheet, 200);
+  });
+}

@@ -1,0 +1,525 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setOfficerStatus } from '../../src/repositories/officers.repository';
+import { type AnyJson, createTestContext, type TestContext } from '../support/context';
+import { enterprise, envelope, person } from '../support/factories';
+import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
+import { auditOf, buildQueryApp, getAs, push } from './query-app';
+
+/**
+ * The VAT reference sheet of a recycler R for October 2026, end to end: signed events through
+ * ingestion, the real processing (flows, allocation), then GET /v1/parties/{R}/summary. Every
+ * expected figure is worked out by hand in the comments.
+ *
+ *   September   S0a  A → R  FE_HEAVY 1,000 kg    2,200.00  reverse_invoice   09-10
+ *               S0b  R → M  FE_HEAVY 1,500 kg    3,600.00  simple_3          09-20  (500 kg unsourced)
+ *               E → R special invoice 1,130.00 (1,000.00 + 130.00 at 13%)   09-25
+ *   October     T1   A → R  CU       2,000 kg  110,000.00  reverse_invoice   10-01  paid, weighed, reverse invoice
+ *               T2   B → R  FE_HEAVY 1,000 kg    2,200.00  reverse_invoice   10-02  paid
+ *               T3   R → M  FE_HEAVY   800 kg    1,920.00  simple_3          10-05  paid, weighed, special invoice
+ *               T4   R → M  FE_HEAVY   500 kg    1,200.00  simple_3          10-06
+ *               T5   B → R  FE_HEAVY   700 kg    1,540.00  reverse_invoice   10-20
+ *               red invoice −1,130.00 reversing E's September invoice       10-10
+ *   November    T6   A → R  FE_HEAVY   100 kg      220.00  (outside the period)
+ */
+
+let ctx: TestContext;
+let oa: OfficerApp;
+let platform: { code: string; secret: string };
+
+const R = enterprise('蓬江绿源回收站', '440703');
+const M = enterprise('新会钢铁', '440705');
+const E = enterprise('江海机械厂', '440704');
+const A = person('甲', '440703');
+const B = person('乙', '440703');
+
+type Party = typeof R | typeof A;
+
+function trade(
+  id: string,
+  seller: Party,
+  buyer: Party,
+  material: string,
+  kg: number,
+  unitPrice: string,
+  amount: string,
+  at: string,
+) {
+  return envelope('trade.created', {
+    trade_id: id,
+    version: 1,
+    occurred_at: at,
+    seller,
+    buyer,
+    site: { code: 'S1', division: '440703' },
+    lines: [{ material, quantity: String(kg), unit: 'kg', unit_price: unitPrice, amount }],
+    total_amount: amount,
+    tax_treatment: seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
+  });
+}
+
+function payment(
+  id: string,
+  tradeId: string,
+  amount: string,
+  payer: Party,
+  payee: Party,
+  account: string,
+  at: string,
+) {
+  return envelope('payment.made', {
+    payment_id: id,
+    trade_ids: [tradeId],
+    paid_at: at,
+    amount,
+    channel: 'bank_transfer',
+    payer: { account_name: payer.name, account_no: '6222000000000000001', party: payer },
+    payee: { account_name: payee.name, account_no: account, party: payee },
+  });
+}
+
+function weighing(id: string, tradeId: string, netKg: number, at: string) {
+  return envelope('weighing.recorded', {
+    weighing_id: id,
+    ticket_no: `TK-${id}`,
+    trade_id: tradeId,
+    site: { code: 'S1', division: '440703' },
+    vehicle_plate: '粤J12345',
+    gross_kg: `${15000 + netKg}.000`,
+    tare_kg: '15000.000',
+    net_kg: `${netKg}.000`,
+    weighed_at: at,
+  });
+}
+
+function invoice(
+  no: string,
+  kind: string,
+  seller: Party,
+  buyer: Party,
+  tradeIds: string[],
+  line: { material: string; t: string; ex: string; rate: string; tax: string },
+  total: string,
+  at: string,
+) {
+  return envelope('invoice.issued', {
+    invoice_no: no,
+    kind,
+    issued_at: at,
+    seller,
+    buyer,
+    trade_ids: tradeIds,
+    lines: [
+      {
+        material: line.material,
+        quantity: line.t,
+        unit: 't',
+        amount_ex_tax: line.ex,
+        tax_rate: line.rate,
+        tax_amount: line.tax,
+      },
+    ],
+    total_ex_tax: line.ex,
+    total_tax: line.tax,
+    total,
+  });
+}
+
+const A_ACCOUNT = '6217000000002222333';
+let o703: TestOfficer;
+let o705: TestOfficer;
+let rSheet: AnyJson;
+let aKey: string;
+let bKey: string;
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  oa = buildQueryApp(ctx);
+  platform = await ctx.addPlatform();
+  await push(
+    ctx,
+    platform,
+    envelope('party.registered', {
+      uscc: R.uscc,
+      name: R.name,
+      division: '440703',
+      taxpayer_kind: 'general',
+      established_on: '2019-06-18',
+      recycling_filing_no: 'JM-2019-0031',
+      roles: ['recycler'],
+    }),
+    trade('S0a', A, R, 'FE_HEAVY', 1000, '2.20', '2200.00', '2026-09-10T10:00:00+08:00'),
+    trade('S0b', R, M, 'FE_HEAVY', 1500, '2.40', '3600.00', '2026-09-20T10:00:00+08:00'),
+    invoice(
+      '26442000000000000201',
+      'special',
+      E,
+      R,
+      [],
+      { material: 'FE_HEAVY', t: '0.5', ex: '1000.00', rate: '0.13', tax: '130.00' },
+      '1130.00',
+      '2026-09-25T10:00:00+08:00',
+    ),
+    trade('T1', A, R, 'CU', 2000, '55.00', '110000.00', '2026-10-01T10:00:00+08:00'),
+    trade('T2', B, R, 'FE_HEAVY', 1000, '2.20', '2200.00', '2026-10-02T10:00:00+08:00'),
+    trade('T3', R, M, 'FE_HEAVY', 800, '2.40', '1920.00', '2026-10-05T10:00:00+08:00'),
+    trade('T4', R, M, 'FE_HEAVY', 500, '2.40', '1200.00', '2026-10-06T10:00:00+08:00'),
+    trade('T5', B, R, 'FE_HEAVY', 700, '2.20', '1540.00', '2026-10-20T10:00:00+08:00'),
+    trade('T6', A, R, 'FE_HEAVY', 100, '2.20', '220.00', '2026-11-01T00:00:00+08:00'),
+    payment('PT1', 'T1', '110000.00', R, A, A_ACCOUNT, '2026-10-01T12:00:00+08:00'),
+    payment('PT2', 'T2', '2200.00', R, B, '6217000000004444555', '2026-10-02T12:00:00+08:00'),
+    payment('PT3', 'T3', '1920.00', M, R, '6222000000000000009', '2026-10-05T12:00:00+08:00'),
+    weighing('WT1', 'T1', 2000, '2026-10-01T09:00:00+08:00'),
+    weighing('WT3', 'T3', 800, '2026-10-05T09:00:00+08:00'),
+    // The reverse invoice R issues for A: 110,000.00 = 108,910.89 + 1,089.11 (1%).
+    invoice(
+      '26442000000000000202',
+      'reverse',
+      A,
+      R,
+      ['T1'],
+      { material: 'CU', t: '2', ex: '108910.89', rate: '0.01', tax: '1089.11' },
+      '110000.00',
+      '2026-10-01T15:00:00+08:00',
+    ),
+    // R's own sale T3: 1,920.00 = 1,864.08 + 55.92 (3%).
+    invoice(
+      '26442000000000000203',
+      'special',
+      R,
+      M,
+      ['T3'],
+      { material: 'FE_HEAVY', t: '0.8', ex: '1864.08', rate: '0.03', tax: '55.92' },
+      '1920.00',
+      '2026-10-06T10:00:00+08:00',
+    ),
+    envelope('invoice.reversed', {
+      invoice_no: '26442000000000000204',
+      original_invoice_no: '26442000000000000201',
+      issued_at: '2026-10-10T10:00:00+08:00',
+      total_ex_tax: '-1000.00',
+      total_tax: '-130.00',
+      total: '-1130.00',
+    }),
+  );
+  const keyOf = async (tradeId: string) =>
+    (
+      await ctx.rt.db
+        .selectFrom('trades')
+        .select('seller_key')
+        .where('trade_id', '=', tradeId)
+        .executeTakeFirstOrThrow()
+    ).seller_key;
+  aKey = await keyOf('T1');
+  bKey = await keyOf('T2');
+  // Findings of R (the rule engine is not part of this test): two count, two do not.
+  const finding = (rule: string, status: string, severity: string, period: string, dedupe: string) => ({
+    rule,
+    dedupe_key: dedupe,
+    rule_version: 1,
+    severity,
+    status,
+    party_key: R.uscc,
+    division: '440703',
+    period,
+    trades: '[]',
+    summary_zh: '—',
+    summary_en: '—',
+    evidence: '{}',
+    fingerprint: dedupe,
+  });
+  await ctx.rt.db
+    .insertInto('anomalies')
+    .values([
+      finding('UNSOURCED_SALE', 'open', 'high', '2026-10', 'a'),
+      finding('PRICE_DEVIATION', 'confirmed', 'medium', '2026-10', 'b'),
+      finding('PRICE_DEVIATION', 'dismissed', 'high', '2026-10', 'c'),
+      finding('UNSOURCED_SALE', 'open', 'high', '2026-09', 'd'),
+    ])
+    .execute();
+  o703 = await addOfficer(ctx, { divisions: ['440703'], pii: true });
+  o705 = await addOfficer(ctx, { divisions: ['440705'] });
+  const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o703.token);
+  expect(r.status, r.text).toBe(200);
+  rSheet = r.body;
+});
+afterAll(async () => ctx.close());
+
+describe('GET /v1/parties/{key}/summary — the worked example', () => {
+  it('purchases and sales by material', () => {
+    // Purchases (R buys): T1, T2, T5 — all from natural persons, all reverse-invoiced.
+    //   CU        T1                 2,000 kg  110,000.00
+    //   FE_HEAVY  T2 1,000 + T5 700 = 1,700 kg  2,200.00 + 1,540.00 = 3,740.00
+    //   total     3 trades, 3,700 kg, 113,740.00 (T6 is in November: not counted)
+    const all = (amount: string, kgs: string) => ({
+      amount,
+      quantity_kg: kgs,
+      from_natural_persons: { amount, quantity_kg: kgs },
+      reverse_invoiced: { amount, quantity_kg: kgs },
+    });
+    expect(rSheet.purchases).toEqual({
+      total: { trades: 3, ...all('113740.00', '3700.000') },
+      by_material: [
+        { material: 'CU', trades: 1, ...all('110000.00', '2000.000') },
+        { material: 'FE_HEAVY', trades: 2, ...all('3740.00', '1700.000') },
+      ],
+    });
+    // Sales (R sells): T3 800 kg 1,920.00 + T4 500 kg 1,200.00 = 1,300 kg, 3,120.00.
+    expect(rSheet.sales).toEqual({
+      total: {
+        trades: 2,
+        amount: '3120.00',
+        quantity_kg: '1300.000',
+        reverse_invoiced: { amount: '0.00', quantity_kg: '0.000' },
+      },
+      by_material: [
+        {
+          material: 'FE_HEAVY',
+          trades: 2,
+          amount: '3120.00',
+          quantity_kg: '1300.000',
+          reverse_invoiced: { amount: '0.00', quantity_kg: '0.000' },
+        },
+      ],
+    });
+  });
+
+  it('stock movement from the allocation (unsourced sales do not consume stock)', () => {
+    // CU:       nothing before; in 2,000 (T1); out 0 → closing 2,000
+    // FE_HEAVY: opening = 1,000 (S0a) − (1,500 (S0b) − 500 unsourced) = 0
+    //           in = 1,000 (T2) + 700 (T5) = 1,700; out = 800 (T3) + 500 (T4) = 1,300
+    //           T3 (10-05) takes 800 of T2's 1,000 → 200 left; T4 (10-06) takes those 200, 300 unsourced
+    //           closing = 0 + 1,700 − (1,300 − 300) = 700 (T5's 700 kg, bought after the sales)
+    expect(rSheet.stock).toEqual([
+      {
+        material: 'CU',
+        opening_kg: '0.000',
+        in_kg: '2000.000',
+        out_kg: '0.000',
+        unsourced_out_kg: '0.000',
+        closing_kg: '2000.000',
+        allocation_pending: false,
+      },
+      {
+        material: 'FE_HEAVY',
+        opening_kg: '0.000',
+        in_kg: '1700.000',
+        out_kg: '1300.000',
+        unsourced_out_kg: '300.000',
+        closing_kg: '700.000',
+        allocation_pending: false,
+      },
+    ]);
+  });
+
+  it('flow coverage of the month’s trades', () => {
+    // 5 trades, Σ total = 110,000 + 2,200 + 1,920 + 1,200 + 1,540 = 116,860.00
+    // payment matched: T1, T2, T3 → 3/5 = 0.6000; (110,000 + 2,200 + 1,920) = 114,120 / 116,860 = 0.97655… → 0.9766
+    // weighing matched: T1, T3 → 2/5 = 0.4000; (110,000 + 1,920) = 111,920 / 116,860 = 0.95772… → 0.9577
+    // invoice expected on all 5 (reverse-invoiced persons, enterprise seller R); matched T1, T3 → same as weighing
+    expect(rSheet.flow_coverage).toEqual({
+      trades: 5,
+      amount: '116860.00',
+      payment: { matched_trades: 3, trade_ratio: '0.6000', amount_ratio: '0.9766' },
+      weighing: { matched_trades: 2, trade_ratio: '0.4000', amount_ratio: '0.9577' },
+      invoice: {
+        expected_trades: 5,
+        expected_amount: '116860.00',
+        matched_trades: 2,
+        trade_ratio: '0.4000',
+        amount_ratio: '0.9577',
+      },
+    });
+  });
+
+  it('output tax on R’s sales by treatment', () => {
+    // simple_3 at 0.03 (valid from 2022-03-01):
+    //   T3 1,920.00 ÷ 1.03 = 1,864.0776… → 1,864.08; tax 1,920.00 − 1,864.08 = 55.92
+    //   T4 1,200.00 ÷ 1.03 = 1,165.0485… → 1,165.05; tax 1,200.00 − 1,165.05 = 34.95
+    //   Σ 3,120.00 → ex 3,029.13, tax 90.87
+    expect(rSheet.tax.output_by_treatment).toEqual([
+      {
+        treatment: 'simple_3',
+        levy_rate: '0.03',
+        trades: 2,
+        amount: '3120.00',
+        amount_ex_tax: '3029.13',
+        tax: '90.87',
+      },
+    ]);
+    expect(rSheet.tax.output_total).toEqual({
+      trades: 2,
+      amount: '3120.00',
+      amount_ex_tax: '3029.13',
+      tax: '90.87',
+    });
+    expect(rSheet.tax.output_unrated).toEqual({ trades: 0, amount: '0.00' });
+  });
+
+  it('input tax on received invoices, net of the red invoice of the month', () => {
+    // blue to R in October: the reverse invoice for T1 (108,910.89 + 1,089.11 = 110,000.00);
+    //   R's own invoice for T3 is issued BY R: not received.
+    // red in October reversing E's September invoice to R: −1,000.00 − 130.00 = −1,130.00
+    // net: 107,910.89 ex, 1,089.11 − 130.00 = 959.11 tax, 108,870.00
+    expect(rSheet.tax.input_on_received_invoices).toEqual({
+      by_kind: [
+        { kind: 'reverse', invoices: 1, amount_ex_tax: '108910.89', tax: '1089.11', amount: '110000.00' },
+      ],
+      blue: { invoices: 1, amount_ex_tax: '108910.89', tax: '1089.11', amount: '110000.00' },
+      red: { invoices: 1, amount_ex_tax: '-1000.00', tax: '-130.00', amount: '-1130.00' },
+      net: { invoices: 2, amount_ex_tax: '107910.89', tax: '959.11', amount: '108870.00' },
+    });
+  });
+
+  it('VAT and individual income tax withheld under reverse invoicing', () => {
+    // A: T1 110,000.00 ÷ 1.01 = 108,910.8910… → 108,910.89 > 100,000.00 → not exempt
+    //    VAT = 108,910.89 × 1% = 1,089.1089 → 1,089.11; IIT = × 0.5% = 544.55445 → 544.55
+    // B: T2 2,200.00 ÷ 1.01 = 2,178.2178… → 2,178.22; T5 1,540.00 ÷ 1.01 = 1,524.7524… → 1,524.75
+    //    Σ 3,702.97 ≤ 100,000.00 → exempt, VAT 0.00; IIT = 3,702.97 × 0.5% = 18.51485 → 18.51
+    // total: 3 trades, 113,740.00, ex 112,613.86, VAT 1,089.11, IIT 563.06
+    const w = rSheet.tax.reverse_invoice_withholding;
+    expect(w.basis).toBe('purchases_from_natural_persons');
+    const byKey = Object.fromEntries(w.persons.map((p: AnyJson) => [p.party_key, p]));
+    expect(byKey[aKey]).toEqual({
+      party_key: aKey,
+      name: '甲',
+      trades: 1,
+      amount: '110000.00',
+      amount_ex_tax: '108910.89',
+      monthly_exemption: '100000.00',
+      exempt: false,
+      vat_rate: '0.01',
+      vat: '1089.11',
+      iit: '544.55',
+    });
+    expect(byKey[bKey]).toEqual({
+      party_key: bKey,
+      name: '乙',
+      trades: 2,
+      amount: '3740.00',
+      amount_ex_tax: '3702.97',
+      monthly_exemption: '100000.00',
+      exempt: true,
+      vat_rate: '0.01',
+      vat: '0.00',
+      iit: '18.51',
+    });
+    expect(w.total).toEqual({
+      trades: 3,
+      amount: '113740.00',
+      amount_ex_tax: '112613.86',
+      vat: '1089.11',
+      iit: '563.06',
+    });
+  });
+
+  it('open and confirmed findings of the period, by rule', () => {
+    expect(rSheet.anomalies).toEqual([
+      { rule: 'PRICE_DEVIATION', open: 0, confirmed: 1, total: 1, highest_severity: 'medium' },
+      { rule: 'UNSOURCED_SALE', open: 1, confirmed: 0, total: 1, highest_severity: 'high' },
+    ]);
+  });
+
+  it('no PII in the sheet, even for a pii token; the audit names R and the persons shown', async () => {
+    const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o703.token);
+    for (const secret of [A.id_number, B.id_number, A_ACCOUNT]) expect(r.text).not.toContain(secret);
+    const entry = (await auditOf(ctx, o703.login)).at(-1)!;
+    expect(entry).toMatchObject({ endpoint: '/v1/parties/:key/summary', status: 200, pii_unmasked: false });
+    expect([...(entry.parties as string[])].sort()).toEqual([R.uscc, aKey, bKey].sort());
+  });
+});
+
+describe('GET /v1/parties/{key}/summary — other parties and months', () => {
+  it('a natural person’s own sheet: withholding on its own reverse-invoiced sales', async () => {
+    const r = await getAs(oa, `/v1/parties/${aKey}/summary?period=2026-10`, o703.token);
+    expect(r.status).toBe(200);
+    expect(r.body.party).toEqual({ key: aKey, kind: 'natural_person', name: '甲', division: '440703' });
+    expect(r.body.sales.total).toMatchObject({ trades: 1, amount: '110000.00', quantity_kg: '2000.000' });
+    expect(r.body.tax.reverse_invoice_withholding).toMatchObject({
+      basis: 'own_sales',
+      total: { trades: 1, amount_ex_tax: '108910.89', vat: '1089.11', iit: '544.55' },
+    });
+    expect(r.text).not.toContain(A.id_number);
+  });
+
+  it('September: the opening month of the FE_HEAVY stream', async () => {
+    // FE_HEAVY: opening 0; in 1,000 (S0a); out 1,500 (S0b), 500 unsourced; closing 0 + 1,000 − 1,000 = 0
+    const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-09`, o703.token);
+    expect(r.body.stock).toEqual([
+      {
+        material: 'FE_HEAVY',
+        opening_kg: '0.000',
+        in_kg: '1000.000',
+        out_kg: '1500.000',
+        unsourced_out_kg: '500.000',
+        closing_kg: '0.000',
+        allocation_pending: false,
+      },
+    ]);
+    // The September invoice from E: 1,000.00 + 130.00.
+    expect(r.body.tax.input_on_received_invoices.blue).toEqual({
+      invoices: 1,
+      amount_ex_tax: '1000.00',
+      tax: '130.00',
+      amount: '1130.00',
+    });
+    expect(r.body.anomalies).toEqual([
+      { rule: 'UNSOURCED_SALE', open: 1, confirmed: 0, total: 1, highest_severity: 'high' },
+    ]);
+  });
+
+  it('a month without trades: carried stock, zeros and null ratios', async () => {
+    const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2027-01`, o703.token);
+    expect(r.status).toBe(200);
+    expect(r.body.flow_coverage.payment).toEqual({
+      matched_trades: 0,
+      trade_ratio: null,
+      amount_ratio: null,
+    });
+    // December's closing carries over: CU 2,000 kg; FE_HEAVY 700 + 100 (T6, November) = 800 kg.
+    expect(r.body.stock.map((s: AnyJson) => [s.material, s.opening_kg, s.closing_kg])).toEqual([
+      ['CU', '2000.000', '2000.000'],
+      ['FE_HEAVY', '800.000', '800.000'],
+    ]);
+  });
+
+  it('404 out of scope or for anything that is not a key', async () => {
+    expect((await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o705.token)).status).toBe(404);
+    for (const key of [A.id_number, 'np_x', encodeURIComponent("'; DROP TABLE parties; --")]) {
+      const r = await getAs(oa, `/v1/parties/${key}/summary?period=2026-10`, o703.token);
+      expect(r.status, key).toBe(404);
+      expect(r.text).not.toContain(A.id_number);
+    }
+  });
+
+  it('a bad period is 400 with a pointer, never 5xx', async () => {
+    for (const q of [
+      '',
+      '?period=',
+      '?period=2026-13',
+      '?period=2026-00',
+      '?period=2026-1',
+      '?period=26-10',
+      '?period=0000-01',
+      '?period=3000-01',
+      '?period=2026-10-01',
+      '?period=2026-10%27%3B%20DROP%20TABLE%20trades%3B--',
+      '?period=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-10',
+      '?period=2026-10&period=2026-11',
+      `?period=${'9'.repeat(10000)}`,
+    ]) {
+      const r = await getAs(oa, `/v1/parties/${R.uscc}/summary${q}`, o703.token);
+      expect(r.status, q).toBe(400);
+      expect(r.body.errors[0].pointer, q).toBe('/query/period');
+    }
+  });
+
+  it('401 without or with a disabled token; 403 for an auditor', async () => {
+    const o = await addOfficer(ctx, { divisions: ['440703'] });
+    await setOfficerStatus(ctx.rt.db, o.login, 'disabled');
+    const auditor = await addOfficer(ctx, { role: 'auditor', divisions: ['440700'] });
+    const path = `/v1/parties/${R.uscc}/summary?period=2026-10`;
+    expect((await getAs(oa, path)).status).toBe(401);
+    expect((await getAs(oa, path, o.token)).status).toBe(401);
+    expect((await getAs(oa, path, auditor.token)).status).toBe(403);
+  });
+});
