@@ -7,6 +7,7 @@ import type { EventQueues } from '../queue/producer';
 import type { Keyring } from '../security/keys';
 import { type App, createBaseApp } from './app';
 import { officerGate } from './auth';
+import { registerAnomalies } from './routes/anomalies';
 import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
 import { registerIngest } from './routes/ingest';
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): App {
   registerAudit(app, { db: deps.db });
   registerTrades(app, { db: deps.db, keyring: deps.keyring });
   registerParties(app, { db: deps.db, keyring: deps.keyring });
+  registerAnomalies(app, { db: deps.db, keyring: deps.keyring });
   registerDocs(app);
   app.doc31('/openapi.json', OPENAPI_INFO);
   return app;
