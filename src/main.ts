@@ -9,6 +9,7 @@ import { printJson, say, UsageError } from './cli/output';
 import { platformCommand } from './cli/platform';
 import { chainCommand, deadLettersCommand } from './cli/processing';
 import { quarantineCommand } from './cli/quarantine';
+import { type ReportFlags, reportCommand, reportsCommand } from './cli/report';
 import { rulesCommand } from './cli/rules';
 import { simulateCommand } from './cli/simulate';
 import { ConfigError, loadConfig } from './config';
@@ -31,6 +32,8 @@ const USAGE = `retrace <command>
   simulate --url <base> --platform <code> --secret <whsec> [--seed N] [--months N] [--scale N] [--start YYYY-MM]
   rules replay --from YYYY-MM --to YYYY-MM [--rule CODE]   recompute findings for a window, report what changed
   rules list | rules set <RULE> --from YYYY-MM-DD --params '<json>' [--disable]
+  report --kind monthly_anomalies --division <code> --period YYYY-MM   produce a report now; prints its id and file paths
+  reports list [--division CODE] [--period YYYY-MM] [--limit N] | reports schedule [--period YYYY-MM]
 
 Configuration is read from the environment (and .env): DATABASE_URL, REDIS_URL, PORT,
 RETRACE_MASTER_KEY (see README.md).`;
@@ -67,6 +70,9 @@ async function main(argv: string[]): Promise<void> {
       params: { type: 'string' },
       disable: { type: 'boolean' },
       note: { type: 'string' },
+      kind: { type: 'string' },
+      division: { type: 'string' },
+      period: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -96,7 +102,9 @@ async function main(argv: string[]): Promise<void> {
     if (what === 'worker') {
       // Loaded on demand: nothing in src/ depends on workers/ at import time.
       const workers = await import(pathToFileURL(path.join(root, 'workers/main.ts')).href);
-      return workers.runWorkers(createRuntime(config, 'worker'));
+      return workers.runWorkers(
+        createRuntime({ ...config, pgPoolSize: workers.workerPoolSize(config) }, 'worker'),
+      );
     }
     throw new UsageError('serve api | serve worker');
   }
@@ -124,6 +132,10 @@ async function main(argv: string[]): Promise<void> {
           rest,
           flags as { platform?: string; all?: boolean; limit?: string },
         );
+      case 'report':
+        return await reportCommand(rt, flags as ReportFlags);
+      case 'reports':
+        return await reportsCommand(rt, rest, flags as ReportFlags);
       case 'chain':
         return await chainCommand(rt, rest, flags as { direction?: string; depth?: string });
       default:

@@ -6,11 +6,13 @@ import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
 import type { ProcessingContext } from '../src/processing/context';
 import { startSweeper } from '../src/processing/sweep';
-import { QUEUE_BASES, queueName } from '../src/queue/jobs';
+import { MAX_EVENTS_PER_JOB, QUEUE_BASES, queueName } from '../src/queue/jobs';
 import type { EventQueues } from '../src/queue/producer';
 import { createRedis } from '../src/queue/redis';
+import { sweepReports } from '../src/reports/schedule';
 import type { Keyring } from '../src/security/keys';
 import { createEventsProcessor } from './events.processor';
+import { createReportsProcessor } from './reports.processor';
 import { createRulesProcessor } from './rules.processor';
 import { createStreamsProcessor } from './streams.processor';
 
@@ -23,6 +25,7 @@ export interface WorkerDeps {
     | 'workerConcurrency'
     | 'sweepIntervalSeconds'
     | 'sweepMinAgeSeconds'
+    | 'dataDir'
   >;
   db: Db;
   keyring: Keyring;
@@ -40,11 +43,18 @@ export interface RunningWorkers {
 export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const { config, log, metrics } = deps;
   const connection = createRedis(config.redisUrl, 'worker');
-  const ctx: ProcessingContext = { db: deps.db, keyring: deps.keyring, tolerances: DEFAULT_TOLERANCES, log };
+  const ctx: ProcessingContext = {
+    db: deps.db,
+    keyring: deps.keyring,
+    tolerances: DEFAULT_TOLERANCES,
+    log,
+    batchSize: MAX_EVENTS_PER_JOB,
+  };
   const processors = {
     events: createEventsProcessor({ ctx, queues: deps.queues, metrics }),
     streams: createStreamsProcessor({ ctx, queues: deps.queues }),
     rules: createRulesProcessor({ db: deps.db, keyring: deps.keyring, queues: deps.queues, log }),
+    reports: createReportsProcessor({ db: deps.db, queues: deps.queues, dataDir: config.dataDir, log }),
   };
   const workers = QUEUE_BASES.flatMap((base) =>
     Array.from({ length: config.queuePartitions }, (_, p) => startWorker(base, p)),
@@ -62,7 +72,12 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
           end();
         }
       },
-      { connection, prefix: config.redisPrefix, concurrency: config.workerConcurrency, autorun: true },
+      {
+        connection,
+        prefix: config.redisPrefix,
+        concurrency: partitionConcurrency(base, config),
+        autorun: true,
+      },
     );
     worker.on('completed', () => metrics.jobsProcessed.inc({ queue: name, outcome: 'completed' }));
     worker.on('failed', (job, err) => {
@@ -79,15 +94,65 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     intervalSeconds: config.sweepIntervalSeconds,
     minAgeSeconds: config.sweepMinAgeSeconds,
   });
+  const reportSweeper = startReportSweeper(deps);
   return {
     workers,
     close: async () => {
       await sweeper.stop();
+      await reportSweeper.stop();
       // Waits for active jobs to finish: a SIGTERM never cuts a job in half.
       await Promise.all(workers.map((w) => w.close()));
       connection.disconnect();
     },
   };
+}
+
+/**
+ * Reports' safety net, on a timer in each worker process (src/reports/schedule.ts): re-enqueues
+ * reports whose job was lost, and catches up a monthly run the job scheduler missed. Idempotent,
+ * so several worker processes may run it at once.
+ */
+function startReportSweeper(deps: WorkerDeps, intervalMs = 60_000): { stop: () => Promise<void> } {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = sweepReports({ db: deps.db, queues: deps.queues, log: deps.log })
+      .catch((err) => deps.log.warn({ err: (err as Error).message }, 'report sweep failed; will retry'))
+      .finally(() => {
+        running = null;
+      });
+  }, intervalMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * Jobs a worker process runs at once, per partition of each queue. WORKER_CONCURRENCY is the
+ * total for events and for allocations, spread over the partitions. Rule evaluations and reports
+ * are heavy and few (rendering a report is CPU work for a second or two): one per partition.
+ */
+export function partitionConcurrency(
+  base: (typeof QUEUE_BASES)[number],
+  config: Pick<Config, 'workerConcurrency' | 'queuePartitions'>,
+): number {
+  if (base === 'reports' || base === 'rules') return 1;
+  return Math.max(1, Math.ceil(config.workerConcurrency / config.queuePartitions));
+}
+
+/** Connections a worker process needs: one per concurrent job, plus the sweeps'. */
+export function workerPoolSize(
+  config: Pick<Config, 'workerConcurrency' | 'queuePartitions' | 'pgPoolSize'>,
+): number {
+  const jobs = QUEUE_BASES.reduce(
+    (n, base) => n + partitionConcurrency(base, config) * config.queuePartitions,
+    0,
+  );
+  return Math.max(config.pgPoolSize, jobs + 3);
 }
 
 /** `retrace serve worker`: runs until SIGTERM/SIGINT, then lets active jobs finish. */

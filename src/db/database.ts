@@ -41,7 +41,9 @@ export function createPool(opts: DbOptions): pg.Pool {
     connectionString: opts.url,
     max: opts.poolSize ?? 10,
     application_name: opts.applicationName ?? 'retrace',
-    connectionTimeoutMillis: 5_000,
+    // Under load a job may wait its turn for a pooled connection; a dead server still fails
+    // within this time.
+    connectionTimeoutMillis: 15_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.

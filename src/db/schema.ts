@@ -281,9 +281,44 @@ export interface QuarantinedEvents {
   status: number;
 }
 
+export interface ReportFiles {
+  content_type: string;
+  created_at: Generated<Timestamp>;
+  data: Buffer;
+  file_name: string;
+  format: string;
+  report_id: bigint;
+  sha256: string;
+  size_bytes: number;
+}
+
+export interface Reports {
+  attempts: Generated<number>;
+  content: Json;
+  data_clock: Timestamp | null;
+  data_version: string;
+  division: string;
+  error: string | null;
+  finished_at: Timestamp | null;
+  id: Generated<bigint>;
+  kind: string;
+  period: string;
+  requested_at: Generated<Timestamp>;
+  requested_by: string;
+  rule_versions: Json;
+  started_at: Timestamp | null;
+  status: Generated<string>;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface RuleDirtyPeriods {
   generation: Generated<bigint>;
   marked_at: Generated<Timestamp>;
+  period: string;
+}
+
+export interface RuleEvaluationClaims {
+  claimed_until: Timestamp;
   period: string;
 }
 
@@ -341,6 +376,7 @@ export interface TradeFlows {
   differences: Json;
   invoice_status: string;
   invoiced_fen: bigint;
+  invoiced_g: Generated<bigint>;
   overall: string;
   paid_fen: bigint;
   payment_status: string;
@@ -426,7 +462,10 @@ export interface DB {
   platform_secrets: PlatformSecrets;
   platforms: Platforms;
   quarantined_events: QuarantinedEvents;
+  report_files: ReportFiles;
+  reports: Reports;
   rule_dirty_periods: RuleDirtyPeriods;
+  rule_evaluation_claims: RuleEvaluationClaims;
   rule_settings: RuleSettings;
   sale_results: SaleResults;
   stream_dirty: StreamDirty;

@@ -1,24 +1,36 @@
 /**
- * `npm run demo`: the whole pipeline on one machine. Migrates, registers a demo platform, starts
- * one API and one worker process, pushes data as a trading platform would, waits for the workers
- * to catch up, prints a summary and where to look, then keeps serving until Ctrl-C
- * (or exits with --exit).
+ * `npm run demo`: the whole pipeline on one machine. Migrates, registers a demo platform and a
+ * demo supervisor, starts one API and one worker process, pushes three months of simulated
+ * Jiangmen data through the signed public API, shows progress while the workers catch up, then
+ * prints a summary and where to look, and keeps serving until Ctrl-C (or exits with --exit).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../config';
+import type { Db } from '../db/database';
 import { migrate } from '../db/migrator';
-import { countEventsByState } from '../repositories/events.repository';
+import { insertOfficer, rotateOfficerToken } from '../repositories/officers.repository';
 import { findPlatform, insertPlatform } from '../repositories/platforms.repository';
 import { createRuntime } from '../runtime';
 import { generateSecret } from '../security/webhook';
-import { pushDemoData } from './push';
+import { runSimulation } from '../simulate/run';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const exitAfterSummary = process.argv.includes('--exit');
+const argv = process.argv.slice(2);
+const exitAfterSummary = argv.includes('--exit');
+const flag = (name: string, fallback: number) => {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+};
 const log = (m: string) => process.stderr.write(`demo: ${m}\n`);
+
+let stopping = false;
+const children: ChildProcess[] = [];
 
 function start(name: string, args: string[]): ChildProcess {
   const child = spawn(
@@ -38,8 +50,6 @@ function start(name: string, args: string[]): ChildProcess {
   return child;
 }
 
-let stopping = false;
-const children: ChildProcess[] = [];
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -54,8 +64,7 @@ async function waitFor(url: string, seconds: number): Promise<void> {
   const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
     try {
-      const res = await fetch(url);
-      if (res.ok) return;
+      if ((await fetch(url)).ok) return;
     } catch {
       // not up yet
     }
@@ -64,89 +73,169 @@ async function waitFor(url: string, seconds: number): Promise<void> {
   throw new Error(`${url} did not become ready within ${seconds} s`);
 }
 
+async function backlog(db: Db) {
+  const r = await sql<{ pending: number; processed: number; dead: number; streams: number; periods: number }>`
+    SELECT (SELECT count(*) FROM inbound_events WHERE state = 'pending')::int AS pending,
+           (SELECT count(*) FROM inbound_events WHERE state = 'processed')::int AS processed,
+           (SELECT count(*) FROM inbound_events WHERE state = 'dead')::int AS dead,
+           (SELECT count(*) FROM stream_dirty)::int AS streams,
+           (SELECT count(*) FROM rule_dirty_periods)::int AS periods`.execute(db);
+  return r.rows[0]!;
+}
+
+interface DemoState {
+  platform: { code: string; secret: string };
+  officer: { login: string; token: string };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
-  log(`migrating ${new URL(config.databaseUrl).pathname.slice(1)}`);
+  const months = flag('months', 3);
+  const scale = flag('scale', 1);
+  log(`migrating database ${new URL(config.databaseUrl).pathname.slice(1)}`);
   await migrate(config.databaseUrl);
   const rt = createRuntime(config, 'demo');
-  try {
-    const stateFile = path.resolve(config.dataDir, 'demo-platform.json');
-    let platform: { code: string; secret: string };
+  const stateFile = path.resolve(config.dataDir, 'demo.json');
+  const prior: Partial<DemoState> = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : {};
+
+  // The demo platform: reuse the one an earlier demo registered, or register it now.
+  let platform = prior.platform;
+  if (!platform || !(await findPlatform(rt.db, platform.code))) {
+    platform = { code: 'jmrr', secret: generateSecret() };
+    const base = { name: 'Jiangmen Recycling Exchange (demo)', rateLimitPerSecond: 20_000 };
     if (
-      existsSync(stateFile) &&
-      (await findPlatform(rt.db, JSON.parse(readFileSync(stateFile, 'utf8')).code))
-    ) {
-      platform = JSON.parse(readFileSync(stateFile, 'utf8'));
-    } else {
-      platform = { code: 'jmrr', secret: generateSecret() };
-      const created = await insertPlatform(rt.db, {
+      !(await insertPlatform(rt.db, {
+        ...base,
         code: platform.code,
-        name: 'Jiangmen Recycling Exchange (demo)',
-        rateLimitPerSecond: 5000,
+        secretEnc: rt.keyring.encrypt('platform-secrets', platform.secret),
+      }))
+    ) {
+      // Registered by a demo whose state file is gone: its secret is unknown, so use a new code.
+      platform = { code: `jmrr-${Date.now().toString(36)}`, secret: platform.secret };
+      await insertPlatform(rt.db, {
+        ...base,
+        code: platform.code,
         secretEnc: rt.keyring.encrypt('platform-secrets', platform.secret),
       });
-      if (!created) {
-        // Registered by an earlier demo whose state file is gone: take a fresh secret for it.
-        platform = { code: `jmrr${Date.now().toString(36)}`, secret: platform.secret };
-        await insertPlatform(rt.db, {
-          code: platform.code,
-          name: 'Jiangmen Recycling Exchange (demo)',
-          rateLimitPerSecond: 5000,
-          secretEnc: rt.keyring.encrypt('platform-secrets', platform.secret),
-        });
-      }
-      mkdirSync(path.dirname(stateFile), { recursive: true });
-      writeFileSync(stateFile, JSON.stringify(platform), { mode: 0o600 });
     }
-
-    children.push(start('api', ['serve', 'api']), start('worker', ['serve', 'worker']));
-    process.once('SIGINT', () => void shutdown(0));
-    process.once('SIGTERM', () => void shutdown(0));
-    const base = `http://127.0.0.1:${config.port}`;
-    await waitFor(`${base}/readyz`, 60);
-    log(`API ready at ${base}`);
-
-    const started = Date.now();
-    const pushed = await pushDemoData({
-      baseUrl: base,
-      platform: platform.code,
-      secret: platform.secret,
-      log,
-    });
-    log('waiting for the workers to process everything');
-    for (;;) {
-      const states = await countEventsByState(rt.db);
-      if (!states.pending) break;
-      process.stderr.write(`\rdemo: pending ${states.pending}, processed ${states.processed ?? 0}   `);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    process.stderr.write('\n');
-    const states = await countEventsByState(rt.db);
-    const seconds = (Date.now() - started) / 1000;
-    const summary = {
-      api: base,
-      platform: platform,
-      pushed,
-      events_by_state: states,
-      seconds: Math.round(seconds * 10) / 10,
-      look_at: {
-        openapi: `${base}/openapi.json`,
-        docs: `${base}/docs`,
-        metrics: `${base}/metrics`,
-        ready: `${base}/readyz`,
-      },
-    };
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    if (exitAfterSummary) {
-      await rt.close();
-      await shutdown(0);
-      return;
-    }
-    log('serving; press Ctrl-C to stop');
-  } catch (err) {
-    await rt.close();
-    throw err;
   }
+  // A supervisor for all of Jiangmen with PII access, to query what the demo produced.
+  const login = 'demo.supervisor';
+  const token =
+    (await insertOfficer(rt.db, rt.keyring, {
+      login,
+      role: 'supervisor',
+      divisions: ['440700'],
+      pii: true,
+    })) ?? (await rotateOfficerToken(rt.db, rt.keyring, login));
+  if (!token) throw new Error('could not issue the demo supervisor token');
+  const state: DemoState = { platform, officer: { login, token } };
+  mkdirSync(path.dirname(stateFile), { recursive: true });
+  writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+
+  children.push(start('api', ['serve', 'api']), start('worker', ['serve', 'worker']));
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+  const base = `http://127.0.0.1:${config.port}`;
+  await waitFor(`${base}/readyz`, 90);
+  log(
+    `API ready at ${base}; pushing ${months} months of simulated data (scale ${scale}) as platform ${platform.code}`,
+  );
+
+  const started = Date.now();
+  const simulation = await runSimulation({
+    url: base,
+    platform: platform.code,
+    secret: platform.secret,
+    seed: 1,
+    months,
+    scale,
+    progress: true,
+  });
+  log(
+    `pushed ${simulation.sent} events in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for the workers`,
+  );
+  for (;;) {
+    const b = await backlog(rt.db);
+    process.stderr.write(
+      `\rdemo: processed ${b.processed}, pending ${b.pending}, streams to allocate ${b.streams}, periods to evaluate ${b.periods}    `,
+    );
+    if (b.pending === 0 && b.streams === 0 && b.periods === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  process.stderr.write('\n');
+  const seconds = (Date.now() - started) / 1000;
+  const b = await backlog(rt.db);
+  const counts = await sql<{
+    trades: number;
+    chained: number;
+    unsourced_kg: string;
+    reconciled: number;
+    discrepant: number;
+  }>`
+    SELECT (SELECT count(*) FROM trades)::int AS trades,
+           (SELECT count(DISTINCT (sale_platform, sale_trade_id)) FROM allocations)::int AS chained,
+           (SELECT COALESCE(sum(unsourced_g), 0) / 1000 FROM sale_results r JOIN parties p ON p.party_key = r.party_key
+             WHERE p.kind = 'enterprise')::text AS unsourced_kg,
+           (SELECT count(*) FROM trade_flows WHERE overall = 'reconciled')::int AS reconciled,
+           (SELECT count(*) FROM trade_flows WHERE overall = 'discrepant')::int AS discrepant`.execute(rt.db);
+  const findings = await rt.db
+    .selectFrom('anomalies')
+    .select(['rule', 'severity', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '<>', 'closed')
+    .groupBy(['rule', 'severity'])
+    .orderBy('rule')
+    .execute();
+  const byRule: Record<string, Record<string, number>> = {};
+  for (const f of findings) byRule[f.rule] = { ...byRule[f.rule], [f.severity]: Number(f.n) };
+  const example = await rt.db
+    .selectFrom('trades')
+    .select(['platform', 'trade_id'])
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const c = counts.rows[0]!;
+  const summary = {
+    api: base,
+    platform: { code: platform.code, secret: platform.secret },
+    officer: { login, role: 'supervisor', divisions: ['440700'], pii: true, token },
+    events: {
+      sent: simulation.sent,
+      accepted: simulation.accepted,
+      duplicates: simulation.duplicates,
+      rejected: simulation.rejected,
+      ...b,
+    },
+    trades: c.trades,
+    flows: { reconciled: c.reconciled, discrepant: c.discrepant },
+    chains: { sales_allocated_to_purchases: c.chained, enterprise_unsourced_kg: c.unsourced_kg },
+    findings: { total: findings.reduce((s, f) => s + Number(f.n), 0), by_rule_and_severity: byRule },
+    planted_cases: simulation.planted.length,
+    processing: {
+      seconds: Math.round(seconds * 10) / 10,
+      events_per_second: Math.round(simulation.sent / seconds),
+    },
+    look_at: {
+      docs: `${base}/docs`,
+      openapi: `${base}/openapi.json`,
+      metrics: `${base}/metrics`,
+      anomalies: `curl -H 'Authorization: Bearer ${token}' '${base}/v1/anomalies?limit=5'`,
+      trade: example
+        ? `curl -H 'Authorization: Bearer ${token}' '${base}/v1/trades/${example.platform}:${example.trade_id}'`
+        : null,
+      chain: example
+        ? `curl -H 'Authorization: Bearer ${token}' '${base}/v1/trades/${example.platform}:${example.trade_id}/chain?direction=upstream'`
+        : null,
+      state_file: stateFile,
+    },
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  await rt.close();
+  if (exitAfterSummary) {
+    await shutdown(0);
+    return;
+  }
+  log('serving; press Ctrl-C to stop');
 }
 
 main().catch(async (err) => {

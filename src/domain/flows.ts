@@ -67,6 +67,8 @@ export interface FlowResult {
   paidFen: bigint;
   weighedG: bigint;
   invoicedFen: bigint;
+  /** Σ quantity on the live invoices attributed to the trade, grams. */
+  invoicedG: bigint;
   differences: FlowDifferences;
 }
 
@@ -137,6 +139,7 @@ export function computeFlows(
   const invoicedFen = liveInvoices.reduce((s, i) => s + i.totalFen, 0n);
   const invoiceExpected = trade.sellerKind === 'enterprise' || trade.taxTreatment === 'reverse_invoice';
   let invoice: FlowStatus = 'missing';
+  let invoicedG = 0n;
   if (liveInvoices.length > 0) {
     const amountTol = amountTolerance(trade.totalFen, tol);
     invoice = compare(invoicedFen, trade.totalFen, amountTol);
@@ -158,7 +161,7 @@ export function computeFlows(
       differences.material = { trade: tradeCodes, invoiced: invoiceCodes };
       invoice = 'mismatch';
     }
-    const invoicedG = [...invoicedMaterials.values()].reduce((s, g) => s + g, 0n);
+    invoicedG = [...invoicedMaterials.values()].reduce((s, g) => s + g, 0n);
     const wTol = weightTolerance(trade.quantityG, tol);
     if (invoicedG > 0n && (invoicedG > trade.quantityG + wTol || invoicedG < trade.quantityG - wTol)) {
       differences.invoice_quantity = {
@@ -211,6 +214,7 @@ export function computeFlows(
     paidFen,
     weighedG,
     invoicedFen,
+    invoicedG,
     differences,
   };
 }

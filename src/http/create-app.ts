@@ -13,6 +13,7 @@ import { registerDocs } from './routes/docs';
 import { registerIngest } from './routes/ingest';
 import { registerOps } from './routes/ops';
 import { registerParties } from './routes/parties';
+import { registerReports } from './routes/reports';
 import { registerTrades } from './routes/trades';
 
 export interface AppDeps {
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): App {
   registerAudit(app, { db: deps.db });
   registerTrades(app, { db: deps.db, keyring: deps.keyring });
   registerParties(app, { db: deps.db, keyring: deps.keyring });
+  registerReports(app, { db: deps.db, queues: deps.queues, log: deps.log });
   registerAnomalies(app, { db: deps.db, keyring: deps.keyring });
   registerDocs(app);
   app.doc31('/openapi.json', OPENAPI_INFO);

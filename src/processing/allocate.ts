@@ -46,6 +46,14 @@ export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logge
         .executeTakeFirst();
       if (!mark) return { done: true, sales: 0 };
       const n = await reallocateFrom(trx, stream, mark.dirty_from as Date, log);
+      // The stream's mark first, the periods' marks after: event processing takes them in the same
+      // order (stream_dirty, then rule_dirty_periods), so the two can never wait on each other.
+      const cleared = await trx
+        .deleteFrom('stream_dirty')
+        .where('party_key', '=', stream.partyKey)
+        .where('material', '=', stream.material)
+        .where('generation', '=', mark.generation)
+        .executeTakeFirst();
       const clock = await trx
         .selectFrom('platform_clocks')
         .select((eb) => eb.fn.max('data_clock').as('c'))
@@ -54,12 +62,6 @@ export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logge
       periods.push(
         ...(await markPeriodsDirty(trx, periodsAffected([(mark.dirty_from as Date).getTime()], clockMs))),
       );
-      const cleared = await trx
-        .deleteFrom('stream_dirty')
-        .where('party_key', '=', stream.partyKey)
-        .where('material', '=', stream.material)
-        .where('generation', '=', mark.generation)
-        .executeTakeFirst();
       return { done: cleared.numDeletedRows > 0n, sales: n };
     });
     sales += outcome.sales;

@@ -9,6 +9,11 @@ export interface ProcessingContext {
   keyring: Keyring;
   tolerances: Tolerances;
   log: Logger;
+  /**
+   * When set, a job also takes other pending events of its platform up to this many per
+   * transaction (the workers use MAX_EVENTS_PER_JOB). Tests leave it unset to control batching.
+   */
+  batchSize?: number;
 }
 
 export interface StreamKey {

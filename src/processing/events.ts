@@ -117,6 +117,25 @@ async function processInTransaction(
     .execute();
   const result = emptyResult();
   result.skipped = eventIds.length - rows.length;
+  // Take along other pending events of the platform (oldest first, up to the batch size): each
+  // transaction costs about the same whatever its size, so many small jobs (single webhook
+  // events arrive a few at a time) are folded into few large ones. Their own jobs then find
+  // them processed and skip.
+  const extra = Math.max(0, (ctx.batchSize ?? 0) - rows.length);
+  if (extra > 0) {
+    const more: LoadedEvent[] = await db
+      .selectFrom('inbound_events')
+      .select(['event_id', 'event_type', 'event_ts', 'raw_body', 'received_at'])
+      .where('platform', '=', platform)
+      .where('state', '=', 'pending')
+      .where('event_id', 'not in', eventIds.length > 0 ? eventIds : [''])
+      .orderBy('received_at')
+      .limit(extra)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    rows.push(...more);
+  }
   if (rows.length === 0) return result;
 
   const parties = new PartyCollector(keyring);

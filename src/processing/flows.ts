@@ -163,6 +163,7 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
       paid_fen: r.paidFen,
       weighed_g: r.weighedG,
       invoiced_fen: r.invoicedFen,
+      invoiced_g: r.invoicedG,
       differences: JSON.stringify({ ...r.differences, invoice_expected: r.invoiceExpected }),
       updated_at: new Date(),
     };
@@ -179,6 +180,7 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
         paid_fen: eb.ref('excluded.paid_fen'),
         weighed_g: eb.ref('excluded.weighed_g'),
         invoiced_fen: eb.ref('excluded.invoiced_fen'),
+        invoiced_g: eb.ref('excluded.invoiced_g'),
         differences: eb.ref('excluded.differences'),
         updated_at: eb.ref('excluded.updated_at'),
       })),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { refreshStaleStatistics } from '../db/maintenance';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
@@ -39,18 +40,20 @@ export async function sweepOnce(
     // Bounded per round: a huge backlog is handed over over several rounds.
     const stale = await findStalePending(trx, minAgeSeconds, SWEEP_BATCH);
     if (stale.length > 0) {
-      await deps.queues.enqueue(stale);
+      await deps.queues.enqueue(stale, { resend: true });
       deps.metrics.sweepRequeued.inc(stale.length);
       deps.log.info({ events: stale.length }, 'sweep handed pending events to the queue');
     }
     const streams = await findStaleDirtyStreams(trx, minAgeSeconds, SWEEP_BATCH);
     if (streams.length > 0) {
-      await deps.queues.enqueueStreams(streams);
+      await deps.queues.enqueueStreams(streams, { resend: true });
       deps.log.info({ streams: streams.length }, 'sweep handed dirty streams to the queue');
     }
     await deps.queues.ensureSchedulers();
+    const analyzed = await refreshStaleStatistics(trx);
+    if (analyzed.length > 0) deps.log.debug({ tables: analyzed }, 'refreshed planner statistics');
     const periods = await findStaleDirtyPeriods(trx, minAgeSeconds);
-    if (periods.length > 0) await deps.queues.enqueueRules(periods);
+    if (periods.length > 0) await deps.queues.enqueueRules(periods, { resend: true });
     return { events: stale.length, streams: streams.length, periods: periods.length };
   });
 }

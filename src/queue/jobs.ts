@@ -31,13 +31,26 @@ export const JOBS = {
     queue: 'rules',
     schema: z.object({}),
   },
+  /** Render the files of one report whose content is frozen in `reports` (status queued). */
+  'reports.render': {
+    queue: 'reports',
+    schema: z.object({ report_id: z.string().regex(/^[1-9]\d{0,18}$/) }),
+  },
+  /**
+   * Scheduled (cron, Asia/Shanghai): produce the last closed period's monthly_anomalies report
+   * of every scheduled division (src/reports/schedule.ts).
+   */
+  'reports.monthly': {
+    queue: 'reports',
+    schema: z.object({}),
+  },
 } as const;
 
 export type JobName = keyof typeof JOBS;
 export type JobPayload<N extends JobName> = z.infer<(typeof JOBS)[N]['schema']>;
 
 /** Queues, each split into partitions whose keys share a Redis Cluster hash tag. */
-export const QUEUE_BASES = ['events', 'streams', 'rules'] as const;
+export const QUEUE_BASES = ['events', 'streams', 'rules', 'reports'] as const;
 export type QueueBase = (typeof QUEUE_BASES)[number];
 
 export function queueName(base: QueueBase, partition: number): string {
@@ -66,6 +79,20 @@ export function streamJobId(partyKey: string, material: string, generation: bigi
 
 export function rulesJobId(period: string, generation: bigint): string {
   return `ru.${period}.${generation}`;
+}
+
+/**
+ * When the monthly reports are produced: 02:30:00 Asia/Shanghai on the 1st of each month, i.e.
+ * once the previous period has closed (BullMQ cron with seconds: sec min hour day month weekday).
+ */
+export const MONTHLY_REPORTS_SCHEDULE = { pattern: '0 30 2 1 * *', tz: 'Asia/Shanghai' } as const;
+
+/**
+ * One job per (report, attempt count): the sweep's re-enqueue of a report whose job was lost gets
+ * a fresh id, while re-adding the job of a report still waiting is a no-op.
+ */
+export function reportJobId(reportId: bigint, attempt: number): string {
+  return `rp.${reportId}.${attempt}`;
 }
 
 export const MAX_EVENTS_PER_JOB = 500;

@@ -4,9 +4,11 @@ import {
   eventsJobId,
   JOBS,
   MAX_EVENTS_PER_JOB,
+  MONTHLY_REPORTS_SCHEDULE,
   partitionOf,
   type QueueBase,
   queueName,
+  reportJobId,
   rulesJobId,
   streamJobId,
 } from './jobs';
@@ -22,12 +24,28 @@ export interface StreamMark {
   generation: bigint;
 }
 
+/**
+ * Completed jobs are removed at once: their rows say what was done, and a retained job would make
+ * Redis ignore a re-add of the same id. Failed jobs are kept a day for inspection; the sweep
+ * re-adds their work under a new id (see `resend`).
+ */
 const DEFAULT_JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 1_000 },
-  removeOnComplete: { age: 3_600, count: 10_000 },
-  removeOnFail: { age: 7 * 24 * 3_600 },
+  removeOnComplete: true,
+  removeOnFail: { age: 24 * 3_600, count: 5_000 },
 } as const;
+
+/**
+ * Options of a hand-over. `resend` marks the sweep's re-adds: their job ids get a suffix of the
+ * minute, so a job that failed for good (and is kept in Redis) or was lost does not block the
+ * work, while one sweep round's re-adds still collapse with each other.
+ */
+export interface EnqueueOptions {
+  resend?: boolean;
+}
+
+const suffix = (o?: EnqueueOptions) => (o?.resend ? `.s${Math.floor(Date.now() / 60_000)}` : '');
 
 interface BulkJob {
   name: string;
@@ -56,20 +74,30 @@ export class EventQueues {
         (_, p) =>
           new Queue(queueName(base, p), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
       );
-    this.byBase = { events: make('events'), streams: make('streams'), rules: make('rules') };
+    this.byBase = {
+      events: make('events'),
+      streams: make('streams'),
+      rules: make('rules'),
+      reports: make('reports'),
+    };
   }
 
   get queues(): Queue[] {
-    return [...this.byBase.events, ...this.byBase.streams, ...this.byBase.rules];
+    return [...this.byBase.events, ...this.byBase.streams, ...this.byBase.rules, ...this.byBase.reports];
   }
 
-  /** The first rules partition holds the job schedulers (ticks and monthly reports). */
+  /** The first rules partition holds the rules' job scheduler (the clock tick). */
   get schedulerQueue(): Queue {
     return this.byBase.rules[0]!;
   }
 
+  /** The first reports partition holds the monthly reports' job scheduler. */
+  get reportsSchedulerQueue(): Queue {
+    return this.byBase.reports[0]!;
+  }
+
   /** Enqueues jobs for the given stored events, grouped by platform in chunks. */
-  async enqueue(keys: readonly EventKey[]): Promise<void> {
+  async enqueue(keys: readonly EventKey[], o?: EnqueueOptions): Promise<void> {
     const byPlatform = new Map<string, string[]>();
     for (const k of keys) {
       const ids = byPlatform.get(k.platform) ?? [];
@@ -81,7 +109,7 @@ export class EventQueues {
       for (let i = 0; i < ids.length; i += MAX_EVENTS_PER_JOB) {
         const chunk = ids.slice(i, i + MAX_EVENTS_PER_JOB);
         const data = JOBS['events.process'].schema.parse({ platform, event_ids: chunk });
-        const jobId = eventsJobId(platform, chunk);
+        const jobId = eventsJobId(platform, chunk) + suffix(o);
         jobs.push({ key: jobId, job: { name: 'events.process', data, opts: { jobId } } });
       }
     }
@@ -89,7 +117,7 @@ export class EventQueues {
   }
 
   /** Enqueues allocation of dirty streams (partitioned by party, so one party's streams share a partition). */
-  async enqueueStreams(marks: readonly StreamMark[]): Promise<void> {
+  async enqueueStreams(marks: readonly StreamMark[], o?: EnqueueOptions): Promise<void> {
     const jobs = marks.map((m) => {
       const data = JOBS['streams.allocate'].schema.parse({ party_key: m.partyKey, material: m.material });
       return {
@@ -97,7 +125,7 @@ export class EventQueues {
         job: {
           name: 'streams.allocate',
           data,
-          opts: { jobId: streamJobId(m.partyKey, m.material, m.generation) },
+          opts: { jobId: streamJobId(m.partyKey, m.material, m.generation) + suffix(o) },
         },
       };
     });
@@ -114,16 +142,44 @@ export class EventQueues {
       { every: 60_000 },
       { name: 'rules.tick', data: {} },
     );
+    // After each Asia/Shanghai month closes. The handler is idempotent per (kind, division,
+    // period, data version), and the workers' report sweep catches up a run this scheduler missed
+    // (src/reports/schedule.ts), so a lost or repeated tick changes nothing.
+    await this.reportsSchedulerQueue.upsertJobScheduler(
+      'reports.monthly',
+      { pattern: MONTHLY_REPORTS_SCHEDULE.pattern, tz: MONTHLY_REPORTS_SCHEDULE.tz },
+      {
+        name: 'reports.monthly',
+        data: {},
+        opts: { attempts: 5, backoff: { type: 'exponential', delay: 60_000 } },
+      },
+    );
+  }
+
+  /** Enqueues rendering of reports (partitioned by report id). */
+  async enqueueReports(reports: readonly { id: bigint; attempt: number }[]): Promise<void> {
+    const jobs = reports.map((r) => ({
+      key: r.id.toString(),
+      job: {
+        name: 'reports.render',
+        data: JOBS['reports.render'].schema.parse({ report_id: r.id.toString() }),
+        opts: { jobId: reportJobId(r.id, r.attempt) },
+      },
+    }));
+    await this.addAll('reports', jobs);
   }
 
   /** Enqueues rule evaluations of marked periods (partitioned by period). */
-  async enqueueRules(marks: readonly { period: string; generation: bigint }[]): Promise<void> {
+  async enqueueRules(
+    marks: readonly { period: string; generation: bigint }[],
+    o?: EnqueueOptions,
+  ): Promise<void> {
     const jobs = marks.map((m) => ({
       key: m.period,
       job: {
         name: 'rules.evaluate',
         data: JOBS['rules.evaluate'].schema.parse({ period: m.period }),
-        opts: { jobId: rulesJobId(m.period, m.generation), delay: RULES_DEBOUNCE_MS },
+        opts: { jobId: rulesJobId(m.period, m.generation) + suffix(o), delay: RULES_DEBOUNCE_MS },
       },
     }));
     await this.addAll('rules', jobs);

@@ -51,6 +51,8 @@ export interface StoredFinding {
   party_key: string;
   status: string;
   fingerprint: string;
+  /** The latest review decision ('confirmed' | 'dismissed'), kept when a finding is closed. */
+  last_decision: string | null;
 }
 
 export async function findingsOfPeriod(
@@ -60,10 +62,20 @@ export async function findingsOfPeriod(
 ): Promise<StoredFinding[]> {
   if (rules.length === 0) return [];
   return db
-    .selectFrom('anomalies')
-    .select(['id', 'rule', 'dedupe_key', 'party_key', 'status', 'fingerprint'])
-    .where('period', '=', period)
-    .where('rule', 'in', rules)
+    .selectFrom('anomalies as a')
+    .select(['a.id', 'a.rule', 'a.dedupe_key', 'a.party_key', 'a.status', 'a.fingerprint'])
+    .select((eb) =>
+      eb
+        .selectFrom('anomaly_events as e')
+        .select('e.kind')
+        .whereRef('e.anomaly_id', '=', 'a.id')
+        .where('e.kind', 'in', ['confirmed', 'dismissed'])
+        .orderBy('e.at', 'desc')
+        .limit(1)
+        .as('last_decision'),
+    )
+    .where('a.period', '=', period)
+    .where('a.rule', 'in', rules)
     .execute();
 }
 
@@ -88,8 +100,13 @@ export async function insertFindings(db: Db, rows: readonly FindingRow[]): Promi
   return db.insertInto('anomalies').values(rows).returning('id').execute();
 }
 
-/** Replaces what a finding says; `reopen` also sets it open again (new facts after a closing or dismissal). */
-export async function updateFinding(db: Db, id: bigint, row: FindingRow, reopen: boolean): Promise<void> {
+/** Replaces what a finding says; `status`, when given, sets its state too (reopening). */
+export async function updateFinding(
+  db: Db,
+  id: bigint,
+  row: FindingRow,
+  status: string | null,
+): Promise<void> {
   await db
     .updateTable('anomalies')
     .set({
@@ -104,7 +121,7 @@ export async function updateFinding(db: Db, id: bigint, row: FindingRow, reopen:
       fingerprint: row.fingerprint,
       last_detected_at: new Date(),
       updated_at: new Date(),
-      ...(reopen ? { status: 'open', closed_reason: null } : {}),
+      ...(status ? { status, closed_reason: null } : {}),
     })
     .where('id', '=', id)
     .execute();

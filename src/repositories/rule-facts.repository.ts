@@ -177,12 +177,13 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     paid_fen: bigint;
     weighed_g: bigint;
     invoiced_fen: bigint;
+    invoiced_g: bigint;
     differences: FlowFact['differences'];
     live_payments: number;
     weighings: { ticket_no: string; net_g: string }[] | null;
     invoices: string[] | null;
   }>`SELECT f.platform, f.trade_id, f.payment_status, f.weighing_status, f.invoice_status, f.paid_fen, f.weighed_g,
-            f.invoiced_fen, f.differences,
+            f.invoiced_fen, f.invoiced_g, f.differences,
             (SELECT count(*) FROM payment_links l JOIN payments p ON p.platform = l.platform AND p.payment_id = l.payment_id
               WHERE l.platform = f.platform AND l.trade_id = f.trade_id
                 AND NOT EXISTS (SELECT 1 FROM payment_reversals r WHERE r.platform = p.platform AND r.payment_id = p.payment_id))::int
@@ -308,6 +309,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
         paidFen: f.paid_fen,
         weighedG: f.weighed_g,
         invoicedFen: f.invoiced_fen,
+        invoicedG: f.invoiced_g,
         differences: f.differences,
         livePayments: f.live_payments,
         weighings: (f.weighings ?? []).map((x) => ({ ticketNo: x.ticket_no, netG: BigInt(x.net_g) })),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { refreshStaleStatistics } from '../db/maintenance';
 import { type Finding, periodWindow, RULE_CODES, type RuleCode } from '../domain/rules/types';
 import { canonicalJson } from '../ingest/canonical';
 import {
@@ -51,6 +52,7 @@ export async function evaluatePeriod(
 ): Promise<EvaluationResult> {
   const actor = opts.actor ?? 'rule-engine';
   const wanted = opts.rules ?? RULE_CODES;
+  await refreshStaleStatistics(db);
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`rules:${period}`}, 0))`.execute(trx);
     const monthStart = new Date(periodWindow(period).startMs + 8 * 3_600_000).toISOString().slice(0, 10);
@@ -136,20 +138,28 @@ export async function evaluatePeriod(
         continue;
       }
       const changed = prior.fingerprint !== row.fingerprint;
-      const reopen = prior.status === 'closed' || (prior.status === 'dismissed' && changed);
-      if (!changed && !reopen) {
+      // A closed finding that fires again reopens — unless it was reviewed and fires on exactly the
+      // facts the reviewer saw: then the decision stands. A dismissed finding reopens on new facts.
+      let status: string | null = null;
+      let note = '';
+      if (prior.status === 'closed') {
+        status = !changed && prior.last_decision ? prior.last_decision : 'open';
+        note =
+          status === 'open'
+            ? 'fired again'
+            : `fired again on the same facts; the review decision (${status}) stands`;
+      } else if (prior.status === 'dismissed' && changed) {
+        status = 'open';
+        note = 'fired again on new facts after dismissal';
+      }
+      if (!changed && status === null) {
         result.unchanged++;
         continue;
       }
-      await updateFinding(trx, prior.id, row, reopen);
-      if (reopen) {
+      await updateFinding(trx, prior.id, row, status);
+      if (status !== null) {
         result.reopened++;
-        events.push({
-          anomalyId: prior.id,
-          kind: 'reopened',
-          actor,
-          note: prior.status === 'dismissed' ? 'fired again on new facts after dismissal' : 'fired again',
-        });
+        events.push({ anomalyId: prior.id, kind: 'reopened', actor, note });
         result.changes.push({
           id: prior.id.toString(),
           rule: row.rule,

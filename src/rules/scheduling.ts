@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { addMonths, periodOfMs } from '../domain/rules/types';
 import type { Logger } from '../log';
@@ -12,6 +13,24 @@ const MAX_ROUNDS = 10;
  * several workers at once (the engine locks the period).
  */
 export async function evaluateDirtyPeriod(
+  db: Db,
+  period: string,
+  evaluate: (period: string) => Promise<EvaluationResult>,
+  log?: Logger,
+): Promise<{ rounds: number; last: EvaluationResult | null }> {
+  const last: EvaluationResult | null = null;
+  // Another worker is evaluating this period: it re-checks the mark when it finishes and goes
+  // again if there is a newer one, so this job has nothing to add (and must not hold a
+  // connection waiting for that worker's lock).
+  if (!(await tryClaimPeriod(db, period))) return { rounds: 0, last };
+  try {
+    return await evaluateLoop(db, period, evaluate, log);
+  } finally {
+    await releasePeriod(db, period);
+  }
+}
+
+async function evaluateLoop(
   db: Db,
   period: string,
   evaluate: (period: string) => Promise<EvaluationResult>,
@@ -46,6 +65,24 @@ export async function evaluateDirtyPeriod(
     if (cleared.numDeletedRows > 0n) return { rounds: round, last };
   }
   return { rounds: MAX_ROUNDS, last };
+}
+
+/**
+ * A claim on a period, held in the database so that it works across worker processes: a row
+ * that expires, so a worker killed mid-evaluation does not block the period for ever.
+ */
+const CLAIM_SECONDS = 600;
+
+async function tryClaimPeriod(db: Db, period: string): Promise<boolean> {
+  const r = await sql<{ period: string }>`
+    INSERT INTO rule_evaluation_claims AS c (period, claimed_until) VALUES (${period}, now() + make_interval(secs => ${CLAIM_SECONDS}))
+    ON CONFLICT (period) DO UPDATE SET claimed_until = excluded.claimed_until WHERE c.claimed_until < now()
+    RETURNING period`.execute(db);
+  return r.rows.length > 0;
+}
+
+async function releasePeriod(db: Db, period: string): Promise<void> {
+  await db.deleteFrom('rule_evaluation_claims').where('period', '=', period).execute();
 }
 
 /** Marks every platform's data-clock month and the month before (where 7/30-day limits ripen). */

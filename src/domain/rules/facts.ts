@@ -40,6 +40,7 @@ export interface FlowFact {
   paidFen: bigint;
   weighedG: bigint;
   invoicedFen: bigint;
+  invoicedG: bigint;
   differences: {
     material?: { trade: string[]; invoiced: string[] };
     invoice_amount?: { trade: string; invoiced: string; difference: string; tolerance: string };

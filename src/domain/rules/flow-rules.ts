@@ -146,7 +146,9 @@ export function invoiceMismatch(
     const amountTol = tol(t.totalFen, p.amount_min_fen, p.amount_basis_points);
     const amountDiff = f.invoicedFen - t.totalFen;
     const amountOff = (amountDiff < 0n ? -amountDiff : amountDiff) > amountTol;
-    const quantityOff = f.differences.invoice_quantity !== undefined;
+    const quantityTol = tol(t.quantityG, p.weight_min_g, p.weight_basis_points);
+    const quantityDiff = f.invoicedG - t.quantityG;
+    const quantityOff = f.invoicedG > 0n && (quantityDiff < 0n ? -quantityDiff : quantityDiff) > quantityTol;
     if (!materialChanged && !amountOff && !quantityOff) continue;
     out.push({
       rule: 'INVOICE_MISMATCH',
@@ -168,7 +170,9 @@ export function invoiceMismatch(
         trade_total: formatMoney(t.totalFen),
         invoiced_total: formatMoney(f.invoicedFen),
         amount_tolerance: formatMoney(amountTol),
-        ...(f.differences.invoice_quantity ? { quantity: f.differences.invoice_quantity } : {}),
+        traded_kg: formatKg(t.quantityG),
+        invoiced_kg: formatKg(f.invoicedG),
+        quantity_tolerance_kg: formatKg(quantityTol),
       },
     });
   }

@@ -63,6 +63,15 @@ interface Sighting {
   party: string | null;
 }
 
+/** Sightings further apart in time than this cannot be too fast for any distance in the region. */
+const LOOKBACK_MS = 12 * 3_600_000;
+
+/**
+ * For each sighting, the earlier sighting (within LOOKBACK_MS) that it could not have been
+ * reached from: more than `min_km` away and faster than `max_kmh`. Any earlier sighting counts,
+ * not only the previous one (X → Y → Z may each be short hops while X → Z is impossible); the
+ * fastest such pair is reported once per later sighting.
+ */
 function impossiblePairs(
   list: Sighting[],
   p: ImpossibleTravelParams,
@@ -72,21 +81,25 @@ function impossiblePairs(
   );
   const out: [Sighting, Sighting, number, number][] = [];
   for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!;
     const b = sorted[i]!;
-    const km = haversineKm(a.lat, a.lon, b.lat, b.lon);
-    if (km <= p.min_km) continue;
-    const hours = (b.atMs - a.atMs) / 3_600_000;
-    const kmh = hours > 0 ? km / hours : Number.POSITIVE_INFINITY;
-    if (kmh > p.max_kmh) out.push([a, b, km, kmh]);
+    let worst: [Sighting, Sighting, number, number] | null = null;
+    for (let j = i - 1; j >= 0 && b.atMs - sorted[j]!.atMs <= LOOKBACK_MS; j--) {
+      const a = sorted[j]!;
+      const km = haversineKm(a.lat, a.lon, b.lat, b.lon);
+      if (km <= p.min_km) continue;
+      const hours = (b.atMs - a.atMs) / 3_600_000;
+      const kmh = hours > 0 ? km / hours : Number.POSITIVE_INFINITY;
+      if (kmh > p.max_kmh && (!worst || kmh > worst[3])) worst = [a, b, km, kmh];
+    }
+    if (worst) out.push(worst);
   }
   return out;
 }
 
 /**
  * IMPOSSIBLE_TRAVEL: the same vehicle (high) or natural-person seller (medium) seen at two sites
- * more than `min_km` apart, faster than `max_kmh` straight-line. Consecutive sightings only;
- * reported in the month of the second one.
+ * more than `min_km` apart, faster than `max_kmh` straight-line (any two sightings, not only
+ * consecutive ones); reported in the month of the later one.
  */
 export function impossibleTravel(
   w: PeriodWindow,

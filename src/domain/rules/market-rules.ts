@@ -33,16 +33,21 @@ export function priceDeviation(
   const inMonth = trades.filter((t) => periodOfMs(t.occurredMs) === w.period);
   const medians = new Map<string, bigint>();
   const byMaterial = new Map<string, bigint[]>();
+  const tradesOf = new Map<string, Set<string>>();
   for (const t of inMonth) {
     for (const l of t.lines) {
       if (l.quantityG <= 0n) continue;
       const list = byMaterial.get(l.material) ?? [];
       if (list.length === 0) byMaterial.set(l.material, list);
       list.push(fenPerTonne(l.amountFen, l.quantityG));
+      const ts = tradesOf.get(l.material) ?? new Set<string>();
+      if (ts.size === 0) tradesOf.set(l.material, ts);
+      ts.add(`${t.platform}:${t.tradeId}`);
     }
   }
   for (const [m, prices] of byMaterial) {
-    if (referenceFenPerT.has(m) || prices.length < p.min_trades_for_median) continue;
+    // The threshold counts trades (DOMAIN.md: "≥ 20 trades"); the median is over their lines' prices.
+    if (referenceFenPerT.has(m) || (tradesOf.get(m)?.size ?? 0) < p.min_trades_for_median) continue;
     const s = [...prices].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const mid = Math.floor(s.length / 2);
     medians.set(m, s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2n);

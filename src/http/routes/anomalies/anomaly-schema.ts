@@ -29,11 +29,9 @@ export const anomalySchema = z
       .string()
       .openapi({ description: 'Asia/Shanghai month the finding belongs to', example: '2026-10' }),
     summary: z.object({ zh: z.string(), en: z.string() }),
-    evidence: z
-      .record(z.string(), z.unknown())
-      .openapi({
-        description: 'The numbers that triggered the finding, and `thresholds`: the parameters in force',
-      }),
+    evidence: z.record(z.string(), z.unknown()).openapi({
+      description: 'The numbers that triggered the finding, and `thresholds`: the parameters in force',
+    }),
     status: z.enum(ANOMALY_STATUSES).openapi({
       description:
         '`open` → `confirmed` | `dismissed` by review; `closed` when the facts no longer support it (never deleted)',
