@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../config';
 import type { Db } from '../db/database';
 import { migrate } from '../db/migrator';
+import { formatKg } from '../domain/money';
 import { insertOfficer, rotateOfficerToken } from '../repositories/officers.repository';
 import { findPlatform, insertPlatform } from '../repositories/platforms.repository';
 import { createRuntime } from '../runtime';
@@ -169,14 +170,14 @@ async function main(): Promise<void> {
   const counts = await sql<{
     trades: number;
     chained: number;
-    unsourced_kg: string;
+    unsourced_g: string;
     reconciled: number;
     discrepant: number;
   }>`
     SELECT (SELECT count(*) FROM trades)::int AS trades,
            (SELECT count(DISTINCT (sale_platform, sale_trade_id)) FROM allocations)::int AS chained,
-           (SELECT COALESCE(sum(unsourced_g), 0) / 1000 FROM sale_results r JOIN parties p ON p.party_key = r.party_key
-             WHERE p.kind = 'enterprise')::text AS unsourced_kg,
+           (SELECT COALESCE(sum(unsourced_g), 0) FROM sale_results r JOIN parties p ON p.party_key = r.party_key
+             WHERE p.roles && ARRAY['recycler', 'sorting_center'])::text AS unsourced_g,
            (SELECT count(*) FROM trade_flows WHERE overall = 'reconciled')::int AS reconciled,
            (SELECT count(*) FROM trade_flows WHERE overall = 'discrepant')::int AS discrepant`.execute(rt.db);
   const findings = await rt.db
@@ -208,7 +209,11 @@ async function main(): Promise<void> {
     },
     trades: c.trades,
     flows: { reconciled: c.reconciled, discrepant: c.discrepant },
-    chains: { sales_allocated_to_purchases: c.chained, enterprise_unsourced_kg: c.unsourced_kg },
+    chains: {
+      sales_allocated_to_purchases: c.chained,
+      // What recyclers and sorting centres sold beyond what they had bought (UNSOURCED_SALE's quantity).
+      traders_unsourced_kg: formatKg(BigInt(c.unsourced_g)),
+    },
     findings: { total: findings.reduce((s, f) => s + Number(f.n), 0), by_rule_and_severity: byRule },
     planted_cases: simulation.planted.length,
     processing: {

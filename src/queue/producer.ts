@@ -43,6 +43,8 @@ const DEFAULT_JOB_OPTIONS = {
  */
 export interface EnqueueOptions {
   resend?: boolean;
+  /** Rule evaluations only: wait this long instead of the usual debounce. */
+  delayMs?: number;
 }
 
 const suffix = (o?: EnqueueOptions) => (o?.resend ? `.s${Math.floor(Date.now() / 60_000)}` : '');
@@ -179,7 +181,7 @@ export class EventQueues {
       job: {
         name: 'rules.evaluate',
         data: JOBS['rules.evaluate'].schema.parse({ period: m.period }),
-        opts: { jobId: rulesJobId(m.period, m.generation) + suffix(o), delay: RULES_DEBOUNCE_MS },
+        opts: { jobId: rulesJobId(m.period, m.generation) + suffix(o), delay: o?.delayMs ?? RULES_DEBOUNCE_MS },
       },
     }));
     await this.addAll('rules', jobs);

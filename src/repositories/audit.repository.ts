@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { isValidResidentId } from '../domain/ids';
 import { canonicalJson } from '../ingest/canonical';
 
 /**
@@ -53,7 +54,20 @@ export interface AuditEntry extends AuditEntryInput {
  */
 export function auditText(s: string): string {
   const cut = s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
-  return cut.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+  return maskIdLike(cut.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD'));
+}
+
+/**
+ * The log must not become a store of personal data: anything shaped like a resident id number
+ * (17 digits and a check character) that an officer typed into a path or parameter is kept
+ * masked the way the API shows it (first 6, last 4).
+ */
+const ID_LIKE = /(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])/g;
+function maskIdLike(s: string): string {
+  // Only real id numbers (check character and birth date valid): an all-digit USCC stays readable.
+  return s.replace(ID_LIKE, (m: string, head: string, tail: string) =>
+    isValidResidentId(m.toUpperCase()) ? `${head}********${tail}` : m,
+  );
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;

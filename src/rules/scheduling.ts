@@ -17,8 +17,9 @@ export async function evaluateDirtyPeriod(
   period: string,
   evaluate: (period: string) => Promise<EvaluationResult>,
   log?: Logger,
-): Promise<{ rounds: number; last: EvaluationResult | null }> {
+): Promise<{ rounds: number; last: EvaluationResult | null; postponed?: boolean }> {
   const last: EvaluationResult | null = null;
+  if (await shouldWait(db, period)) return { rounds: 0, last, postponed: true };
   // Another worker is evaluating this period: it re-checks the mark when it finishes and goes
   // again if there is a newer one, so this job has nothing to add (and must not hold a
   // connection waiting for that worker's lock).
@@ -65,6 +66,22 @@ async function evaluateLoop(
     if (cleared.numDeletedRows > 0n) return { rounds: round, last };
   }
   return { rounds: MAX_ROUNDS, last };
+}
+
+/** How long a marked period may wait for the pipeline to settle before it is evaluated anyway. */
+export const MAX_RULES_STALENESS_SECONDS = 60;
+
+/**
+ * While events are still pending or streams still await allocation, the findings of a period
+ * would change again in a moment: evaluating now only costs CPU that processing needs. Wait
+ * (the mark stays), unless the mark is older than MAX_RULES_STALENESS_SECONDS.
+ */
+async function shouldWait(db: Db, period: string): Promise<boolean> {
+  const r = await sql<{ wait: boolean }>`
+    SELECT (EXISTS (SELECT 1 FROM inbound_events WHERE state = 'pending') OR EXISTS (SELECT 1 FROM stream_dirty))
+       AND EXISTS (SELECT 1 FROM rule_dirty_periods WHERE period = ${period}
+                   AND marked_at > now() - make_interval(secs => ${MAX_RULES_STALENESS_SECONDS})) AS wait`.execute(db);
+  return r.rows[0]?.wait === true;
 }
 
 /**

@@ -315,3 +315,13 @@ describe('append-only and hash-chained', () => {
     expect(decodeCursor('MTIzNA==')).toBeNull();
   });
 });
+
+describe('personal data in the audit log', () => {
+  it('masks a raw id number typed into a path or a parameter', async () => {
+    const { auditText } = await import('../../src/repositories/audit.repository');
+    expect(auditText('/v1/parties/11010519491231002X')).toBe('/v1/parties/110105********002X');
+    expect(auditText('party=11010519491231002X&x=1')).toBe('party=110105********002X&x=1');
+    // Not an id number (bad check character): kept as typed.
+    expect(auditText('11010519491231002Y')).toBe('11010519491231002Y');
+  });
+});
