@@ -36,7 +36,7 @@ const children: ChildProcess[] = [];
 function start(name: string, args: string[]): ChildProcess {
   const child = spawn(
     process.execPath,
-    [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'src/main.ts'), ...args],
+    ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: process.env,

@@ -16,7 +16,7 @@ export function startWorkerProcess(
 ): ChildProcess & { ready: Promise<void> } {
   const child = spawn(
     process.execPath,
-    [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'src/main.ts'), 'serve', 'worker'],
+    ['--import', 'tsx', path.join(root, 'src/main.ts'), 'serve', 'worker'],
     {
       cwd: root,
       env: {
