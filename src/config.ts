@@ -29,45 +29,40 @@ const intFromEnv = (min: number, max: number, fallback: number) =>
       return Number(v);
     });
 
-const envSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('production'),
-    DATABASE_URL: postgresUrl,
-    REDIS_URL: redisUrl,
-    PORT: intFromEnv(1, 65535, 8080),
-    RETRACE_MASTER_KEY: z.string().optional(),
-    RETRACE_DATA_DIR: z.string().default('data'),
-    REDIS_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, "_", "." or "-"')
-      .default('retrace'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    QUEUE_PARTITIONS: intFromEnv(1, 64, 4),
-    WORKER_CONCURRENCY: intFromEnv(1, 64, 4),
-    SWEEP_INTERVAL_SECONDS: intFromEnv(1, 3600, 15),
-    SWEEP_MIN_AGE_SECONDS: intFromEnv(1, 86400, 30),
-    PG_POOL_SIZE: intFromEnv(1, 200, 10),
-  })
-  .superRefine((env, ctx) => {
-    if (env.RETRACE_MASTER_KEY === undefined || env.RETRACE_MASTER_KEY === '') {
-      if (env.NODE_ENV !== 'development') {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['RETRACE_MASTER_KEY'],
-          message:
-            'is required: base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`); only NODE_ENV=development may run without it',
-        });
-      }
-      return;
-    }
-    if (decodeMasterKey(env.RETRACE_MASTER_KEY) === null) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['RETRACE_MASTER_KEY'],
-        message: 'must be base64 of at least 32 bytes (e.g. `openssl rand -base64 32`)',
-      });
-    }
-  });
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('production'),
+  DATABASE_URL: postgresUrl,
+  REDIS_URL: redisUrl,
+  PORT: intFromEnv(1, 65535, 8080),
+  RETRACE_MASTER_KEY: z.string().optional(),
+  RETRACE_DATA_DIR: z.string().default('data'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, "_", "." or "-"')
+    .default('retrace'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  QUEUE_PARTITIONS: intFromEnv(1, 64, 4),
+  WORKER_CONCURRENCY: intFromEnv(1, 64, 4),
+  SWEEP_INTERVAL_SECONDS: intFromEnv(1, 3600, 15),
+  SWEEP_MIN_AGE_SECONDS: intFromEnv(1, 86400, 30),
+  PG_POOL_SIZE: intFromEnv(1, 200, 10),
+});
+
+/**
+ * The master key is checked apart from the schema so that its problem is reported together with
+ * every other one (a zod refinement over the whole object would only run once the rest is valid).
+ */
+function masterKeyProblem(env: NodeJS.ProcessEnv): string | null {
+  const key = env.RETRACE_MASTER_KEY;
+  if (key === undefined || key === '') {
+    return env.NODE_ENV === 'development'
+      ? null
+      : 'RETRACE_MASTER_KEY is required: base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`); only NODE_ENV=development may run without it';
+  }
+  return decodeMasterKey(key) === null
+    ? 'RETRACE_MASTER_KEY must be base64 of at least 32 bytes (e.g. `openssl rand -base64 32`)'
+    : null;
+}
 
 export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
@@ -101,13 +96,15 @@ export function decodeMasterKey(value: string): Buffer | null {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
+  const keyProblem = masterKeyProblem(env);
+  if (!parsed.success || keyProblem) {
+    const problems = (parsed.success ? [] : parsed.error.issues).map((issue) => {
       const name = issue.path.join('.') || '(environment)';
       const message =
         issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
       return `${name} ${message}`;
     });
+    if (keyProblem) problems.push(keyProblem);
     throw new ConfigError(problems);
   }
   const e = parsed.data;

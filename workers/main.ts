@@ -165,14 +165,19 @@ export async function runWorkers(rt: import('../src/runtime').Runtime): Promise<
     metrics: rt.metrics,
     log: rt.log,
   });
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  // Connecting the workers (one blocking Redis connection each, their scripts loaded) keeps the
+  // event loop busy for a moment: say "started" only once that is over, so that a signal sent on
+  // that word finds the process responsive. (A signal before then stops it all the same.)
+  await Promise.race([Promise.all(running.workers.map((w) => w.waitUntilReady())), stopped]);
   rt.log.info(
     { partitions: rt.config.queuePartitions, concurrency: rt.config.workerConcurrency },
     'workers started',
   );
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
+  await stopped;
   rt.log.info('shutting down workers: finishing active jobs');
   await running.close();
   await rt.close();

@@ -27,7 +27,11 @@ export function createReportsProcessor(deps: {
         { db: deps.db, queues: deps.queues, log: deps.log },
         deps.now?.() ?? new Date(),
       );
-      return { period: run.period, created: run.reports.filter((r) => r.created).length };
+      return {
+        period: run.period,
+        waiting: run.waiting,
+        created: run.reports.filter((r) => r.created).length,
+      };
     }
     const { report_id } = JOBS['reports.render'].schema.parse(job.data);
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

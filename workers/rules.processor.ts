@@ -20,11 +20,24 @@ export function createRulesProcessor(deps: { db: Db; keyring: Keyring; queues: E
       return { marked: marks.length };
     }
     const { period } = JOBS['rules.evaluate'].schema.parse(job.data);
-    const result = await evaluateDirtyPeriod(deps.db, period, (p) => evaluatePeriod(deps.db, deps.keyring, p), deps.log);
+    const result = await evaluateDirtyPeriod(
+      deps.db,
+      period,
+      (p) => evaluatePeriod(deps.db, deps.keyring, p),
+      deps.log,
+    );
     if (result.postponed) {
       // Processing is still busy: look again a little later (the mark stays, so the sweep would too).
-      const mark = await deps.db.selectFrom('rule_dirty_periods').select('generation').where('period', '=', period).executeTakeFirst();
-      if (mark) await deps.queues.enqueueRules([{ period, generation: mark.generation }], { resend: true, delayMs: 5_000 });
+      const mark = await deps.db
+        .selectFrom('rule_dirty_periods')
+        .select('generation')
+        .where('period', '=', period)
+        .executeTakeFirst();
+      if (mark)
+        await deps.queues.enqueueRules([{ period, generation: mark.generation }], {
+          resend: true,
+          delayMs: 5_000,
+        });
     }
     return { rounds: result.rounds, postponed: result.postponed ?? false };
   };

@@ -13,6 +13,7 @@ import { ConfigError, loadConfig } from '../config';
 import type { Db } from '../db/database';
 import { migrate } from '../db/migrator';
 import { formatKg } from '../domain/money';
+import { produceDemoReports } from '../reports/demo';
 import { insertOfficer, rotateOfficerToken } from '../repositories/officers.repository';
 import { findPlatform, insertPlatform } from '../repositories/platforms.repository';
 import { createRuntime } from '../runtime';
@@ -34,14 +35,10 @@ let stopping = false;
 const children: ChildProcess[] = [];
 
 function start(name: string, args: string[]): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args],
-    {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: process.env,
-    },
-  );
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: process.env,
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited unexpectedly (${signal ?? code}); stopping`);
@@ -196,6 +193,13 @@ async function main(): Promise<void> {
     .limit(1)
     .executeTakeFirst();
   const c = counts.rows[0]!;
+  // The compliance reports of the last simulated month, for Jiangmen and each district.
+  const [y, m] = simulation.start.split('-').map(Number) as [number, number];
+  const lastIdx = y * 12 + (m - 1) + months - 1;
+  const reportPeriod = `${Math.floor(lastIdx / 12)}-${String((lastIdx % 12) + 1).padStart(2, '0')}`;
+  log(`producing the ${reportPeriod} compliance reports`);
+  const reports = await produceDemoReports(rt, reportPeriod);
+  const jiangmen = reports.reports.find((r) => r.division === '440700');
   const summary = {
     api: base,
     platform: { code: platform.code, secret: platform.secret },
@@ -216,6 +220,12 @@ async function main(): Promise<void> {
     },
     findings: { total: findings.reduce((s, f) => s + Number(f.n), 0), by_rule_and_severity: byRule },
     planted_cases: simulation.planted.length,
+    reports: {
+      period: reportPeriod,
+      jiangmen: jiangmen?.files ?? null,
+      divisions: reports.reports.map((r) => ({ division: r.division, id: r.id, status: r.status })),
+      api: `curl -H 'Authorization: Bearer ${token}' '${base}/v1/reports'`,
+    },
     processing: {
       seconds: Math.round(seconds * 10) / 10,
       events_per_second: Math.round(simulation.sent / seconds),

@@ -181,7 +181,10 @@ export class EventQueues {
       job: {
         name: 'rules.evaluate',
         data: JOBS['rules.evaluate'].schema.parse({ period: m.period }),
-        opts: { jobId: rulesJobId(m.period, m.generation) + suffix(o), delay: o?.delayMs ?? RULES_DEBOUNCE_MS },
+        opts: {
+          jobId: rulesJobId(m.period, m.generation) + suffix(o),
+          delay: o?.delayMs ?? RULES_DEBOUNCE_MS,
+        },
       },
     }));
     await this.addAll('rules', jobs);

@@ -74,8 +74,9 @@ class Layout {
     return this;
   }
 
-  heading(zh: string, en: string): void {
-    this.ensure(60);
+  /** A section heading, kept on one page with the first `follow` points of what comes next. */
+  heading(zh: string, en: string, follow = 80): void {
+    this.ensure(45 + follow);
     this.doc.moveDown(0.6);
     this.bold(15).doc.text(clean(zh), this.left, this.doc.y, { width: this.width });
     this.regular(10, GREY).doc.text(clean(en), { width: this.width });
@@ -88,10 +89,8 @@ class Layout {
     this.doc.text(clean(s), this.left, this.doc.y, { width: this.width });
   }
 
-  /** A table with a shaded header row (repeated after a page break) and wrapped cells. */
-  table(columns: readonly Column[], rows: readonly string[][], size = 8.5): void {
+  private geometry(columns: readonly Column[], size: number) {
     const pad = 3;
-    const doc = this.doc;
     const scale = this.width / columns.reduce((a, c) => a + c.width, 0);
     const widths = columns.map((c) => c.width * scale);
     const rowHeight = (cells: readonly string[], bold: boolean) => {
@@ -99,12 +98,37 @@ class Layout {
       else this.regular(size);
       return (
         Math.max(
-          ...cells.map((cell, i) => doc.heightOfString(clean(cell), { width: widths[i]! - 2 * pad })),
+          ...cells.map((cell, i) => this.doc.heightOfString(clean(cell), { width: widths[i]! - 2 * pad })),
           size,
         ) +
         2 * pad
       );
     };
+    return { pad, widths, rowHeight };
+  }
+
+  /**
+   * The height a table must find free before it starts: all of it when short (a short table is
+   * kept on one page), else its header and first row; plus its title.
+   */
+  tableStart(t: Table): number {
+    const size = t.size ?? 8.5;
+    const { rowHeight } = this.geometry(t.columns, size);
+    const header = rowHeight(
+      t.columns.map((c) => c.header),
+      true,
+    );
+    const whole = header + t.rows.reduce((a, r) => a + rowHeight(r, false), 0);
+    const pageBody = this.bottom - this.doc.page.margins.top;
+    const first = whole <= pageBody / 2 ? whole : header + (t.rows[0] ? rowHeight(t.rows[0], false) : 0);
+    return first + (t.title ? 20 : 0);
+  }
+
+  /** A table with a shaded header row (repeated after a page break) and wrapped cells. */
+  table(t: Table): void {
+    const size = t.size ?? 8.5;
+    const doc = this.doc;
+    const { pad, widths, rowHeight } = this.geometry(t.columns, size);
     const drawRow = (cells: readonly string[], isHeader: boolean) => {
       const h = rowHeight(cells, isHeader);
       const y = doc.y;
@@ -113,7 +137,7 @@ class Layout {
       cells.forEach((cell, i) => {
         (isHeader ? this.bold(size) : this.regular(size)).doc.text(clean(cell), x + pad, y + pad, {
           width: widths[i]! - 2 * pad,
-          align: columns[i]?.align ?? 'left',
+          align: t.columns[i]?.align ?? 'left',
         });
         x += widths[i]!;
       });
@@ -126,10 +150,19 @@ class Layout {
       doc.x = this.left;
       doc.y = y + h;
     };
-    const headers = columns.map((c) => c.header);
-    this.ensure(rowHeight(headers, true) + (rows[0] ? rowHeight(rows[0], false) : 0));
+    this.ensure(this.tableStart(t));
+    if (t.title) {
+      this.bold(10).doc.text(clean(t.title), this.left, doc.y, { width: this.width });
+      doc.moveDown(0.3);
+    }
+    if (t.rows.length === 0) {
+      this.paragraph('无 None', 9, GREY);
+      doc.moveDown(0.5);
+      return;
+    }
+    const headers = t.columns.map((c) => c.header);
     drawRow(headers, true);
-    for (const r of rows) {
+    for (const r of t.rows) {
       if (doc.y + rowHeight(r, false) > this.bottom) {
         doc.addPage();
         drawRow(headers, true);
@@ -138,6 +171,14 @@ class Layout {
     }
     doc.moveDown(0.5);
   }
+}
+
+interface Table {
+  columns: readonly Column[];
+  rows: readonly string[][];
+  size?: number;
+  /** A bold line above the table, kept with it. */
+  title?: string;
 }
 
 /** A round axis step (1, 2 or 5 × 10^k) giving about five ticks up to `max`. */
@@ -309,8 +350,8 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
   doc.addPage();
   l.heading(PDF_HEADINGS.byRule, '1. Open and confirmed findings by rule and severity');
   drawChart(l, content.by_rule);
-  l.table(
-    [
+  l.table({
+    columns: [
       { header: '规则 Rule', width: 34 },
       { header: '名称 Name', width: 30 },
       { header: '严重 Critical', width: 11, align: 'right' },
@@ -319,7 +360,7 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
       { header: '低 Low', width: 11, align: 'right' },
       { header: '合计 Total', width: 11, align: 'right' },
     ],
-    [
+    rows: [
       ...content.by_rule.map((r) => [
         r.rule,
         r.name_zh,
@@ -339,7 +380,7 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
         String(t.findings),
       ],
     ],
-  );
+  });
   l.paragraph(
     `另有已排除 ${t.dismissed} 条、已关闭 ${t.closed} 条（不计入上表）。 ` +
       `${t.dismissed} dismissed and ${t.closed} closed findings are not counted above.`,
@@ -348,63 +389,59 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
   );
 
   // --- 2. Parties ----------------------------------------------------------------------------
-  l.heading(PDF_HEADINGS.parties, '2. Top parties by findings, and by unsourced quantity');
-  l.bold(10).doc.text('异常最多的主体 Top parties by findings', l.left, doc.y);
-  doc.moveDown(0.3);
-  if (content.top_parties_by_findings.length === 0) l.paragraph('无 None', 9, GREY);
-  else
-    l.table(
-      [
-        { header: '#', width: 5, align: 'right' },
-        { header: '名称 Name', width: 30 },
-        { header: '主体 Party key', width: 30 },
-        { header: '区划 Division', width: 12 },
-        { header: '异常数 Findings', width: 14, align: 'right' },
-        { header: '严/高/中/低 C/H/M/L', width: 15, align: 'right' },
-        { header: '规则 Rules', width: 31 },
-      ],
-      content.top_parties_by_findings.map((p) => [
-        String(p.rank),
-        p.name,
-        p.party_key,
-        p.division,
-        String(p.findings),
-        `${p.critical}/${p.high}/${p.medium}/${p.low}`,
-        p.rules.join(' '),
-      ]),
-    );
-  l.bold(10).doc.text('无来源数量最多的企业 Top parties by unsourced quantity', l.left, doc.y);
-  doc.moveDown(0.3);
-  if (content.top_parties_by_unsourced.length === 0) l.paragraph('无 None', 9, GREY);
-  else
-    l.table(
-      [
-        { header: '#', width: 5, align: 'right' },
-        { header: '名称 Name', width: 30 },
-        { header: '主体 Party key', width: 30 },
-        { header: '区划 Division', width: 12 },
-        { header: '无来源 Unsourced kg', width: 18, align: 'right' },
-        { header: '销售 Sold kg', width: 18, align: 'right' },
-        { header: '占比 Share', width: 11, align: 'right' },
-      ],
-      content.top_parties_by_unsourced.map((p) => [
-        String(p.rank),
-        p.name,
-        p.party_key,
-        p.division,
-        p.unsourced_kg,
-        p.sold_kg,
-        pct(p.unsourced_share),
-      ]),
-    );
+  const byFindings: Table = {
+    title: '异常最多的主体 Top parties by findings',
+    columns: [
+      { header: '#', width: 5, align: 'right' },
+      { header: '名称 Name', width: 30 },
+      { header: '主体 Party key', width: 30 },
+      { header: '区划 Division', width: 12 },
+      { header: '异常数 Findings', width: 14, align: 'right' },
+      { header: '严/高/中/低 C/H/M/L', width: 15, align: 'right' },
+      { header: '规则 Rules', width: 31 },
+    ],
+    rows: content.top_parties_by_findings.map((p) => [
+      String(p.rank),
+      p.name,
+      p.party_key,
+      p.division,
+      String(p.findings),
+      `${p.critical}/${p.high}/${p.medium}/${p.low}`,
+      p.rules.join(' '),
+    ]),
+  };
+  const byUnsourced: Table = {
+    title: '无来源数量最多的企业 Top parties by unsourced quantity',
+    columns: [
+      { header: '#', width: 5, align: 'right' },
+      { header: '名称 Name', width: 30 },
+      { header: '主体 Party key', width: 30 },
+      { header: '区划 Division', width: 12 },
+      { header: '无来源 Unsourced kg', width: 18, align: 'right' },
+      { header: '销售 Sold kg', width: 18, align: 'right' },
+      { header: '占比 Share', width: 11, align: 'right' },
+    ],
+    rows: content.top_parties_by_unsourced.map((p) => [
+      String(p.rank),
+      p.name,
+      p.party_key,
+      p.division,
+      p.unsourced_kg,
+      p.sold_kg,
+      pct(p.unsourced_share),
+    ]),
+  };
+  l.heading(
+    PDF_HEADINGS.parties,
+    '2. Top parties by findings, and by unsourced quantity',
+    l.tableStart(byFindings),
+  );
+  l.table(byFindings);
+  l.table(byUnsourced);
 
   // --- 3. Coverage ---------------------------------------------------------------------------
-  l.heading(
-    PDF_HEADINGS.coverage,
-    "3. Flow coverage of the month's trades (seller or buyer in the division)",
-  );
-  l.table(
-    [
+  const coverage: Table = {
+    columns: [
       { header: '流 Flow', width: 24 },
       { header: '交易数 Of trades', width: 16, align: 'right' },
       { header: '金额 Of amount (CNY)', width: 22, align: 'right' },
@@ -412,7 +449,7 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
       { header: '笔数占比 By count', width: 16, align: 'right' },
       { header: '金额占比 By amount', width: 16, align: 'right' },
     ],
-    [
+    rows: [
       [
         '资金流 Payment',
         String(fc.trades),
@@ -438,7 +475,13 @@ export async function renderPdf(content: MonthlyAnomaliesContent, meta: ReportMe
         pct(fc.invoice.amount_ratio),
       ],
     ],
+  };
+  l.heading(
+    PDF_HEADINGS.coverage,
+    "3. Flow coverage of the month's trades (seller or buyer in the division)",
+    l.tableStart(coverage),
   );
+  l.table(coverage);
   l.paragraph(
     `总体状态 Overall: 已核对 reconciled ${fc.overall.reconciled} · 待定 pending ${fc.overall.pending} · ` +
       `有差异 discrepant ${fc.overall.discrepant} · 未计算 not computed ${fc.overall.not_computed}。` +

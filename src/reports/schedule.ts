@@ -3,7 +3,11 @@ import { addMonths, periodOfMs, periodWindow } from '../domain/rules/types';
 import type { Logger } from '../log';
 import { MONTHLY_REPORTS_SCHEDULE } from '../queue/jobs';
 import type { EventQueues } from '../queue/producer';
-import { divisionsReportedSince, findStaleReports } from '../repositories/reports.repository';
+import {
+  divisionsReportedSince,
+  findStaleReports,
+  latestDataClock,
+} from '../repositories/reports.repository';
 import { SCHEDULED_DIVISIONS } from './labels';
 import { requestReport } from './report.service';
 
@@ -12,6 +16,12 @@ import { requestReport } from './report.service';
  * `EventQueues.ensureSchedulers`) fires at 02:30 Asia/Shanghai on the 1st; its handler requests the
  * previous month's monthly_anomalies report of 440700 and each of Jiangmen's seven districts, and
  * hands them to `reports.render` jobs.
+ *
+ * A period counts as closed for the schedule when the wall clock says so *and* the data clock —
+ * the latest event time any platform has sent — has passed its end: a platform still catching up
+ * on the month (a backfill, an outage) would otherwise get a report of half a month. Until then
+ * the handler waits (returns `waiting`), and the sweep's catch-up produces the reports as soon as
+ * the data clock passes the end.
  *
  * Once per period, whatever happens:
  * - requests are idempotent per (kind, division, period, data version) — a lock per (kind,
@@ -54,6 +64,8 @@ export interface ScheduleDeps {
 
 export interface ScheduledRun {
   period: string;
+  /** True when no platform's data clock has passed the period's end yet: nothing was requested. */
+  waiting: boolean;
   reports: { division: string; id: string; created: boolean; status: string }[];
 }
 
@@ -67,10 +79,18 @@ export async function produceScheduledReports(
   opts: { onlyMissing?: boolean } = {},
 ): Promise<ScheduledRun> {
   const closedAt = new Date(periodWindow(period).endMs);
+  const clock = await latestDataClock(deps.db);
+  if (!clock || clock.getTime() < closedAt.getTime()) {
+    deps.log?.info(
+      { period, data_clock: clock?.toISOString() ?? null },
+      'scheduled reports wait for the data clock',
+    );
+    return { period, waiting: true, reports: [] };
+  }
   const have = opts.onlyMissing
     ? await divisionsReportedSince(deps.db, 'monthly_anomalies', period, closedAt)
     : new Set<string>();
-  const out: ScheduledRun = { period, reports: [] };
+  const out: ScheduledRun = { period, waiting: false, reports: [] };
   const toRender: { id: bigint; attempt: number }[] = [];
   for (const division of SCHEDULED_DIVISIONS) {
     if (have.has(division)) continue;

@@ -80,7 +80,9 @@ async function shouldWait(db: Db, period: string): Promise<boolean> {
   const r = await sql<{ wait: boolean }>`
     SELECT (EXISTS (SELECT 1 FROM inbound_events WHERE state = 'pending') OR EXISTS (SELECT 1 FROM stream_dirty))
        AND EXISTS (SELECT 1 FROM rule_dirty_periods WHERE period = ${period}
-                   AND marked_at > now() - make_interval(secs => ${MAX_RULES_STALENESS_SECONDS})) AS wait`.execute(db);
+                   AND marked_at > now() - make_interval(secs => ${MAX_RULES_STALENESS_SECONDS})) AS wait`.execute(
+    db,
+  );
   return r.rows[0]?.wait === true;
 }
 

@@ -98,6 +98,20 @@ describe('once per period', () => {
     expect(await reportsOf('2026-08')).toHaveLength(SCHEDULED_DIVISIONS.length);
   }, 60_000);
 
+  it('waits until the data clock has passed the end of the period', async () => {
+    // The worked data's clock is 2026-10-02: October has not closed for the platforms yet.
+    const early = await produceScheduledReports(deps(), '2026-10');
+    expect(early).toEqual({ period: '2026-10', waiting: true, reports: [] });
+    const swept = await sweepReports(deps(), new Date('2026-11-02T00:00:00+08:00'));
+    expect(swept.caughtUp).toBeNull();
+    expect(await reportsOf('2026-10')).toEqual([]);
+    // A platform sends an event from November: October is closed.
+    await ctx.rt.db
+      .updateTable('platform_clocks')
+      .set({ data_clock: new Date('2026-11-01T00:05:00+08:00') })
+      .execute();
+  });
+
   it('two workers running the monthly job at once produce and render each report once', async () => {
     const now = () => new Date('2026-11-01T02:30:00+08:00');
     const processor = createReportsProcessor({ ...deps(), dataDir: ctx.config.dataDir, now });

@@ -74,7 +74,17 @@ export function registerOps(app: App, deps: OpsDeps): void {
   app.openapi(readyz, async (c) => {
     const [postgres, redis] = await Promise.all([
       probe(() => sql`SELECT 1`.execute(deps.db)),
-      probe(() => deps.queues.redis.ping()),
+      probe(async () => {
+        const redis = deps.queues.redis;
+        // Just after start the connection may still be opening: give it the probe's time.
+        if (redis.status !== 'ready') {
+          await new Promise<void>((resolve, reject) => {
+            redis.once('ready', resolve);
+            setTimeout(() => reject(new Error('not connected')), 900).unref();
+          });
+        }
+        await redis.ping();
+      }),
     ]);
     const ok = postgres === 'ok' && redis === 'ok';
     return c.json(

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, json, type TestContext } from '../support/context';
+import { tradeCreated } from '../support/factories';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext();
+});
+afterAll(async () => ctx.close());
+
+describe('operations endpoints', () => {
+  it('healthz and readyz', async () => {
+    expect(await json(await ctx.app.request('/healthz'))).toEqual({ status: 'ok' });
+    const ready = await ctx.app.request('/readyz');
+    expect(ready.status).toBe(200);
+    expect(await json(ready)).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+  });
+
+  it('metrics: ingest counts by platform, type and outcome, latency histogram, queue depth', async () => {
+    const p = await ctx.addPlatform();
+    await ctx.post(`/v1/ingest/${p.code}/events`, JSON.stringify(tradeCreated()), { secret: p.secret });
+    const text = await (await ctx.app.request('/metrics')).text();
+    expect(text).toMatch(
+      new RegExp(
+        `retrace_ingest_events_total\\{[^}]*platform="${p.code}",type="trade.created",outcome="accepted"[^}]*\\} 1`,
+      ),
+    );
+    expect(text).toMatch(/retrace_http_request_duration_seconds_bucket/);
+    expect(text).toMatch(/retrace_queue_jobs\{[^}]*queue="\{events-\d\}",state="waiting"/);
+  });
+
+  it('the OpenAPI 3.1 document covers every endpoint of the contract, and /docs serves a browsable reference', async () => {
+    const doc = await json(await ctx.app.request('/openapi.json'));
+    expect(doc.openapi).toBe('3.1.0');
+    const paths = Object.keys(doc.paths);
+    for (const p of [
+      '/v1/ingest/{platform}/events',
+      '/v1/ingest/{platform}/batches',
+      '/v1/trades',
+      '/v1/trades/{id}',
+      '/v1/trades/{id}/chain',
+      '/v1/parties/{key}',
+      '/v1/parties/{key}/summary',
+      '/v1/anomalies',
+      '/v1/anomalies/{id}',
+      '/v1/anomalies/{id}/review',
+      '/v1/reports',
+      '/v1/reports/{id}',
+      '/v1/reports/{id}/download',
+      '/v1/audit',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ]) {
+      expect(paths, p).toContain(p);
+    }
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const page = await ctx.app.request('/docs');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/openapi.json');
+    expect((await ctx.app.request('/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
+  });
+
+  it('unknown paths are problem+json 404s', async () => {
+    const res = await ctx.app.request('/nope');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+  });
+});
