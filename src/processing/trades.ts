@@ -250,7 +250,7 @@ export async function applyTradeVersions(
   const oldByKey = new Map(oldEntries.rows.map((e) => [entryKey(e), e]));
   const newByKey = new Map(newEntries.map((e) => [entryKey(e), e]));
   const dirty = new Map<string, DirtyStream>();
-  const mark = (e: EntryRow) => {
+  const mark = (e: Pick<EntryRow, 'party_key' | 'material' | 'occurred_at'>) => {
     const k = streamKeyString({ partyKey: e.party_key, material: e.material });
     const prior = dirty.get(k);
     if (!prior || e.occurred_at < prior.from)
@@ -286,7 +286,7 @@ export async function applyTradeVersions(
         AND s.claims @> jsonb_build_array(jsonb_build_object('platform', p.platform, 'trade_id', p.trade_id))
       GROUP BY s.party_key, s.material`.execute(db);
     for (const c of claiming.rows) {
-      mark({ party_key: c.party_key, material: c.material, occurred_at: c.first } as EntryRow);
+      mark({ party_key: c.party_key, material: c.material, occurred_at: c.first });
     }
   }
   if (toDelete.length > 0) {

@@ -4,11 +4,9 @@ import { RULE_CODES, SEVERITIES } from '../../../domain/rules/types';
 import { listAnomalies } from '../../../repositories/anomalies-query.repository';
 import type { App } from '../../app';
 import { addAuditSubjects, divisionFilter, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 import { partyKeyParam, type QueryRouteDeps, readErrors } from '../query-wire';
 import { ANOMALY_STATUSES, anomalySchema, anomalyTradeIds, anomalyWire } from './anomaly-schema';
-
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 
 export function encodeAnomalyCursor(id: bigint): string {
   return Buffer.from(`a${id}`, 'utf8').toString('base64url');
@@ -39,17 +37,8 @@ export const listAnomaliesQuery = z.object({
     .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM')
     .optional()
     .openapi({ description: 'Asia/Shanghai month', example: '2026-10' }),
-  limit: z
-    .string()
-    .regex(/^[1-9]\d{0,2}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)
-    .refine((v) => Number(v) <= MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`)
-    .optional()
-    .openapi({ type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT }),
-  cursor: z
-    .string()
-    .refine((v) => decodeAnomalyCursor(v) !== null, 'is not a cursor returned by this endpoint')
-    .optional()
-    .openapi({ description: '`next_cursor` of the previous page' }),
+  limit: limitParam(),
+  cursor: cursorParam(decodeAnomalyCursor, 'YTQyMTE'),
 });
 
 export const listAnomaliesRoute = createRoute({

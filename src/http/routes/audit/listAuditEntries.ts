@@ -5,13 +5,12 @@ import { OFFICER_LOGIN } from '../../../repositories/officers.repository';
 import type { App } from '../../app';
 import { ROLES_FOR, requireRole } from '../../auth';
 import { problemResponse as problemDoc, retryAfterHeader } from '../../problems';
+import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 
 export interface AuditRouteDeps {
   db: Db;
 }
 
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 const MAX_ID = 9_223_372_036_854_775_807n;
 
 /** Opaque cursor: base64url of the last returned id. */
@@ -46,23 +45,8 @@ const querySchema = z
       .datetime({ offset: true, error: RFC3339 })
       .optional()
       .openapi({ description: 'Entries before this time (exclusive)', example: '2026-11-01T00:00:00+08:00' }),
-    limit: z
-      .string()
-      .regex(/^[1-9]\d{0,2}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)
-      .refine((v) => Number(v) <= MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`)
-      .optional()
-      .openapi({
-        type: 'integer',
-        minimum: 1,
-        maximum: MAX_LIMIT,
-        default: DEFAULT_LIMIT,
-        description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`,
-      }),
-    cursor: z
-      .string()
-      .refine((v) => decodeCursor(v) !== null, 'is not a cursor returned by this endpoint')
-      .optional()
-      .openapi({ description: '`next_cursor` of the previous page', example: 'MTIzNA' }),
+    limit: limitParam(),
+    cursor: cursorParam(decodeCursor, 'MTIzNA'),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {

@@ -3,6 +3,7 @@ import { isValidDivision } from '../../../domain/ids';
 import { listReportFiles, listReports, REPORT_STATUSES } from '../../../repositories/reports.repository';
 import type { App } from '../../app';
 import { divisionFilter, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 import { readErrors } from '../query-wire';
 import {
   decodeReportCursor,
@@ -13,9 +14,6 @@ import {
   reportSchema,
   toReportWire,
 } from './report-wire';
-
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 
 export const listReportsQuery = z.object({
   kind: z
@@ -39,23 +37,8 @@ export const listReportsQuery = z.object({
     .enum(REPORT_STATUSES, { error: `must be one of ${REPORT_STATUSES.join(', ')}` })
     .optional()
     .openapi({ description: 'Only reports in this state' }),
-  limit: z
-    .string()
-    .regex(/^[1-9]\d{0,2}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)
-    .refine((v) => Number(v) <= MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`)
-    .optional()
-    .openapi({
-      type: 'integer',
-      minimum: 1,
-      maximum: MAX_LIMIT,
-      default: DEFAULT_LIMIT,
-      description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`,
-    }),
-  cursor: z
-    .string()
-    .refine((v) => decodeReportCursor(v) !== null, 'is not a cursor returned by this endpoint')
-    .optional()
-    .openapi({ description: '`next_cursor` of the previous page', example: 'MTc5MjA2NjcyMzQxNzAwMC4xNw' }),
+  limit: limitParam(),
+  cursor: cursorParam(decodeReportCursor, 'MTc5MjA2NjcyMzQxNzAwMC4xNw'),
 });
 
 export const listReportsRoute = createRoute({

@@ -16,6 +16,7 @@ import {
   ROLES_FOR,
   requireRole,
 } from '../../auth';
+import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 import {
   FLOW_STATUSES,
   kgString,
@@ -29,9 +30,6 @@ import {
   shanghaiTime,
   timeString,
 } from '../query-wire';
-
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 
 // Cursor instants are kept within 1900…2999, like every time parameter: PostgreSQL and JS Date
 // both represent that range exactly.
@@ -101,23 +99,8 @@ export const listTradesQuery = z
           'status of its four flows, among active trades only (a trade whose flows are not computed yet is `pending`)',
         example: 'discrepant',
       }),
-    limit: z
-      .string()
-      .regex(/^[1-9]\d{0,2}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)
-      .refine((v) => Number(v) <= MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`)
-      .optional()
-      .openapi({
-        type: 'integer',
-        minimum: 1,
-        maximum: MAX_LIMIT,
-        default: DEFAULT_LIMIT,
-        description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`,
-      }),
-    cursor: z
-      .string()
-      .refine((v) => decodeTradeCursor(v) !== null, 'is not a cursor returned by this endpoint')
-      .optional()
-      .openapi({ description: '`next_cursor` of the previous page', example: 'MTc5MTI0NjUwMDAwMDAwMC40Mg' }),
+    limit: limitParam(),
+    cursor: cursorParam(decodeTradeCursor, 'MTc5MTI0NjUwMDAwMDAwMC40Mg'),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
