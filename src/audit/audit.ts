@@ -66,7 +66,7 @@ export class Auditor {
   constructor(private readonly deps: AuditorDeps) {
     this.committer = new GroupCommitter(
       (items) => appendAuditEntries(deps.db, this.chainKey(), items),
-      deps.batch ?? { maxDelayMs: 1, maxItems: 200 },
+      deps.batch ?? { maxDelayMs: 1, maxItems: 200, maxInFlight: 1 },
     );
   }
 

@@ -39,7 +39,7 @@ describe('Redis down', () => {
 
     await proxy.restore();
     // Wait for ioredis to reconnect through the proxy.
-    for (let i = 0; i < 50 && ctx.rt.queues.redis.status !== 'ready'; i++)
+    for (let i = 0; i < 200 && ctx.rt.queues.redis.status !== 'ready'; i++)
       await new Promise((r) => setTimeout(r, 100));
     const swept = await sweepOnce(ctx.rt, 0);
     expect(swept.events).toBeGreaterThanOrEqual(1);
