@@ -1,0 +1,93 @@
+/**
+ * Where processing time goes: ingests a simulated data set through the real IngestService
+ * (NDJSON batches), then runs the workers' processing functions in this process — events, then
+ * allocation — and prints the time of each stage. Run with `node --cpu-prof --import tsx` to get
+ * a CPU profile. Its own database and Redis prefix, dropped at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../src/config';
+import { migrate } from '../src/db/migrator';
+import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
+import { IngestService } from '../src/ingest/ingest.service';
+import { allocateDirtyStream } from '../src/processing/allocate';
+import { processEvents } from '../src/processing/events';
+import { insertPlatform } from '../src/repositories/platforms.repository';
+import { createRuntime } from '../src/runtime';
+import { generateDataset } from '../src/simulate/generator';
+
+const scale = Number(process.argv[2] ?? 1);
+const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/retrace';
+const url = new URL(base);
+url.pathname = `/retrace_bench_profile_${process.pid}`;
+await migrate(url.toString());
+const rt = createRuntime(
+  loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: url.toString(),
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: `bench-profile-${process.pid}`,
+    RETRACE_MASTER_KEY: randomBytes(32).toString('base64'),
+    LOG_LEVEL: 'silent',
+  }),
+  'bench',
+);
+try {
+  await insertPlatform(rt.db, {
+    code: 'prof',
+    name: 'profile',
+    secretEnc: rt.keyring.encrypt('platform-secrets', 'whsec_x'),
+  });
+  const data = generateDataset({ seed: 3, months: 3, scale, platform: 'prof' });
+  const ingest = new IngestService({
+    db: rt.db,
+    queues: rt.queues,
+    redis: rt.queues.redis,
+    redisPrefix: 'x',
+    keyring: rt.keyring,
+    metrics: rt.metrics,
+    log: rt.log,
+  });
+  let t = performance.now();
+  for (let i = 0; i < data.events.length; i += 5000) {
+    const body = Buffer.from(
+      `${data.events
+        .slice(i, i + 5000)
+        .map((e) => JSON.stringify(e))
+        .join('\n')}\n`,
+    );
+    await ingest.ingestBatch('prof', { id: `b${i}`, timestamp: null, signature: null }, body, new Date());
+  }
+  const ingestMs = performance.now() - t;
+  const ctx = { db: rt.db, keyring: rt.keyring, tolerances: DEFAULT_TOLERANCES, log: rt.log, batchSize: 500 };
+  t = performance.now();
+  let batches = 0;
+  for (;;) {
+    const r = await processEvents(ctx, 'prof', ['-']);
+    if (r.processed === 0) break;
+    batches++;
+  }
+  const processMs = performance.now() - t;
+  t = performance.now();
+  const dirty = await rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
+  for (const d of dirty) await allocateDirtyStream(rt.db, { partyKey: d.party_key, material: d.material });
+  const allocateMs = performance.now() - t;
+  const n = data.events.length;
+  console.log(
+    JSON.stringify({
+      events: n,
+      ingest: { ms: Math.round(ingestMs), per_s: Math.round((n / ingestMs) * 1000) },
+      process: { ms: Math.round(processMs), batches, per_s: Math.round((n / processMs) * 1000) },
+      allocate: { ms: Math.round(allocateMs), streams: dirty.length },
+      end_to_end_per_s: Math.round((n / (processMs + allocateMs)) * 1000),
+    }),
+  );
+} finally {
+  await rt.close();
+  const admin = new URL(base);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(url.pathname.slice(1))} WITH (FORCE)`);
+  await c.end();
+}
