@@ -246,7 +246,7 @@ async function processInTransaction(
   const marks = await markStreamsDirty(db, tradeResult.dirty);
 
   // The data clock: the latest event time received from this platform.
-  const latest = rows.reduce((m, r) => (r.event_ts > m ? r.event_ts : m), rows[0]!.event_ts);
+  const latest = new Date(Math.max(...rows.map((r) => r.event_ts.getTime())));
   const clock = await sql<{ data_clock: Date }>`
     INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
     ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()

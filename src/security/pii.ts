@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { maskAccountNo, maskResidentId } from '../domain/ids';
 import type { Keyring } from './keys';
 
@@ -35,8 +34,6 @@ export interface Sealed {
   /** HMAC-SHA256 blind index of the exact plaintext, for equality lookups. */
   bidx: Buffer;
 }
-
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 export class PiiVault {
   constructor(private readonly keyring: Keyring) {}

@@ -142,7 +142,7 @@ export function invoiceMismatch(
     if (!f || f.invoices.length === 0 || f.invoiceStatus === 'missing') continue;
     const tradeMaterials = [...new Set(t.lines.map((l) => l.material))].sort();
     const invoiced = f.differences.material?.invoiced;
-    const materialChanged = invoiced !== undefined && invoiced.some((m) => !tradeMaterials.includes(m));
+    const materialChanged = invoiced?.some((m) => !tradeMaterials.includes(m));
     const amountTol = tol(t.totalFen, p.amount_min_fen, p.amount_basis_points);
     const amountDiff = f.invoicedFen - t.totalFen;
     const amountOff = (amountDiff < 0n ? -amountDiff : amountDiff) > amountTol;
