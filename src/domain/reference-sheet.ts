@@ -258,10 +258,12 @@ export interface ReferenceSheet {
 // Computation
 // ---------------------------------------------------------------------------------------------
 
-/** Individual income tax prepaid on reverse-invoiced sales: 0.5% (税务总局公告2024年第5号). */
-// TODO(Officer access and the query API): move to reference data with an effective period, like
-// tax_treatments; it is the one rate of the sheet that is still code.
-export const IIT_PREPAY_RATE: Rate = { basisPoints: 50n };
+/**
+ * The code, in the `tax_treatments` reference data, of the individual income tax prepaid on
+ * reverse-invoiced sales (0.5% from 2024-04-29, 税务总局公告2024年第5号). The rate in force on the
+ * period's first day applies; without one, nothing is computed as withheld.
+ */
+export const IIT_PREPAY_CODE = 'iit_reverse_invoice';
 
 const RATIO_SCALE = 10_000n;
 
@@ -519,6 +521,12 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
   }
   const personRows: WithholdingRow[] = [];
   const withholdingTotal = { trades: 0, fen: 0n, ex: 0n, vat: 0n, iit: 0n };
+  const monthStart = new Date(periodBounds(input.period).startMs + SHANGHAI_OFFSET_MS)
+    .toISOString()
+    .slice(0, 10);
+  const iitRate: Rate = treatmentOn(input.treatments, IIT_PREPAY_CODE, monthStart)?.rate ?? {
+    basisPoints: 0n,
+  };
   for (const [key, p] of [...persons].sort(([a], [b]) => byString(a, b))) {
     // The exemption in force on the person's last reverse-invoiced trade of the month.
     const exemption = p.last?.exemption ?? null;
@@ -526,7 +534,7 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
     // VAT per levy rate (one rate unless an administrator changed it within the month).
     let vat = 0n;
     if (!exempt) for (const [bp, ex] of p.exByRate) vat += taxOf(ex, { basisPoints: bp });
-    const iit = taxOf(p.ex, IIT_PREPAY_RATE);
+    const iit = taxOf(p.ex, iitRate);
     personRows.push({
       party_key: key,
       name: p.name,

@@ -21,6 +21,14 @@ const yuan = (s: string): bigint => BigInt(s.replace('.', ''));
 /** The seed rows of sql/202611280110_reference_data.sql. */
 const TREATMENTS: TreatmentRow[] = [
   { code: 'simple_3', validFrom: '2022-03-01', validTo: null, levyRate: '0.0300', monthlyExemptionFen: null },
+  // The individual income tax prepay rate is reference data too (sql/202611280510_iit_prepay_rate.sql).
+  {
+    code: 'iit_reverse_invoice',
+    validFrom: '2024-04-29',
+    validTo: null,
+    levyRate: '0.0050',
+    monthlyExemptionFen: null,
+  },
   {
     code: 'general_13',
     validFrom: '2019-04-01',
@@ -643,5 +651,16 @@ describe('edge cases', () => {
     expect(sheet.purchases.total.trades).toBe(1);
     expect(sheet.sales.total.trades).toBe(1);
     expect(sheet.flow_coverage.trades).toBe(1);
+  });
+});
+
+describe('the income-tax prepay rate is reference data', () => {
+  it('without a rate in force, nothing is computed as withheld', () => {
+    const withRate = computeReferenceSheet(input({ treatments: TREATMENTS }));
+    const withoutRate = computeReferenceSheet(
+      input({ treatments: TREATMENTS.filter((t) => t.code !== 'iit_reverse_invoice') }),
+    );
+    expect(withoutRate.tax.reverse_invoice_withholding.total.iit).toBe('0.00');
+    expect(withRate.tax.reverse_invoice_withholding.total.iit).not.toBe('0.00');
   });
 });
