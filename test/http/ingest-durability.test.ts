@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sweepOnce } from '../../src/processing/sweep';
+import { EventQueues } from '../../src/queue/producer';
+import { createRedis } from '../../src/queue/redis';
 import { createTestContext, json, type TestContext, uid } from '../support/context';
 import { tradeCreated } from '../support/factories';
 import { proxied, TcpProxy } from '../support/tcp-proxy';
@@ -37,20 +39,39 @@ describe('Redis down', () => {
     expect(ready.status).toBe(503);
     expect((await json(ready)).checks.redis).toBe('down');
 
+    // Redis comes back and a worker's sweep runs: a worker process is another client, with its
+    // own connection, so the sweep runs here on a fresh connection to the real server.
     await proxy.restore();
-    // Wait for ioredis to reconnect through the proxy.
-    for (let i = 0; i < 200 && ctx.rt.queues.redis.status !== 'ready'; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    // The sweep runs on a timer in every worker and simply tries again next round while Redis is
-    // still coming back; here the rounds are run by hand, a fraction of a second apart.
-    let swept: Awaited<ReturnType<typeof sweepOnce>> | null = null;
-    for (let round = 0; round < 50 && !swept; round++) {
-      swept = await sweepOnce(ctx.rt, 0).catch(() => null);
-      if (!swept) await new Promise((r) => setTimeout(r, 200));
+    const workerQueues = new EventQueues(
+      createRedis(inject('redisUrl'), 'producer'),
+      ctx.redisPrefix,
+      ctx.config.queuePartitions,
+    );
+    try {
+      let swept: Awaited<ReturnType<typeof sweepOnce>> | null = null;
+      let lastError: unknown = null;
+      for (let round = 0; round < 50 && !swept; round++) {
+        swept = await sweepOnce({ ...ctx.rt, queues: workerQueues }, 0).catch((err) => {
+          lastError = err;
+          return null;
+        });
+        if (!swept) await new Promise((r) => setTimeout(r, 200));
+      }
+      if (!swept) throw new Error(`the sweep kept failing: ${String(lastError)}`);
+      expect(swept.events).toBeGreaterThanOrEqual(1);
+      const counts = await workerQueues.counts();
+      expect(counts.reduce((s, q) => s + (q.counts.waiting ?? 0), 0)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await workerQueues.close();
+      workerQueues.redis.disconnect();
     }
-    expect(swept?.events).toBeGreaterThanOrEqual(1);
-    const counts = await ctx.rt.queues.counts();
-    expect(counts.reduce((s, q) => s + (q.counts.waiting ?? 0), 0)).toBeGreaterThanOrEqual(1);
+    // And the API process itself recovers: readiness turns green again.
+    let readyAgain = 0;
+    for (let i = 0; i < 100 && readyAgain !== 200; i++) {
+      readyAgain = (await ctx.app.request('/readyz')).status;
+      if (readyAgain !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(readyAgain).toBe(200);
   });
 });
 
