@@ -228,7 +228,12 @@ async function processInTransaction(
   effects.push(await applyWeighings(db, weighings));
 
   // Matching: undeclared documents, and groups whose trades changed.
-  const fromTrades = await groupsForTrades(db, tradeResult.trades);
+  // Groups whose undeclared documents may match differently now: trades that changed, and trades
+  // that just got a declared document (a trade with a declared payment is no longer a candidate).
+  const fromTrades = await groupsForTrades(
+    db,
+    uniqueTrades([...tradeResult.trades, ...effects.flatMap((e) => e.trades)]),
+  );
   const matched = [
     ...(await rematchPayments(
       db,

@@ -82,11 +82,20 @@ export async function evaluatePeriod(
     );
     const rows = new Map<string, FindingRow>();
     for (const { finding: f, version, params } of produced) {
-      const trades = f.trades.map((t) => ({
-        id: ids.get(`${t.platform}:${t.trade_id}`)?.toString() ?? null,
-        platform: t.platform,
-        trade_id: t.trade_id,
-      }));
+      // Each supporting trade once, in the rule's order.
+      const seen = new Set<string>();
+      const trades = f.trades
+        .filter((t) => {
+          const k = `${t.platform}:${t.trade_id}`;
+          if (seen.has(k)) return false;
+          seen.add(k);
+          return true;
+        })
+        .map((t) => ({
+          id: ids.get(`${t.platform}:${t.trade_id}`)?.toString() ?? null,
+          platform: t.platform,
+          trade_id: t.trade_id,
+        }));
       const evidence = { ...f.evidence, thresholds: params };
       const content = {
         severity: f.severity,
