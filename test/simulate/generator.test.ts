@@ -3,6 +3,7 @@ import { allocateStream, type Sale, type StreamEntry } from '../../src/domain/al
 import { SEED_MATERIAL_CODES, SEED_MATERIALS } from '../../src/domain/catalog';
 import { parseEvent } from '../../src/domain/events';
 import { isValidPlate } from '../../src/domain/ids';
+import { RULE_CODES } from '../../src/domain/rules/types';
 import {
   BACKGROUND_MIN_MARGIN_BP,
   type Dataset,
@@ -21,27 +22,8 @@ import {
   pricePerT,
 } from './oracle';
 
-const RULES = [
-  'PAYMENT_MISMATCH',
-  'WEIGHT_MISMATCH',
-  'INVOICE_MISMATCH',
-  'MISSING_FLOW',
-  'THIRD_PARTY_PAYEE',
-  'FUNDS_ROUND_TRIP',
-  'SHARED_PAYEE_ACCOUNT',
-  'UNSOURCED_SALE',
-  'PASS_THROUGH',
-  'CIRCULAR_TRADING',
-  'REVERSE_INVOICE_LIMIT',
-  'INCOME_SPLITTING',
-  'VEHICLE_OVERLOAD',
-  'IMPOSSIBLE_TRAVEL',
-  'PRICE_DEVIATION',
-  'DUPLICATE_DOCUMENT',
-  'SHELL_BURST',
-  'INVOICE_WITHOUT_TRADE',
-  'HAZARDOUS_UNLICENSED',
-];
+// The rule codes of DOMAIN.md section 7, as the engine defines them.
+const RULES: readonly string[] = RULE_CODES;
 
 const DAY = 86_400_000;
 const PLATFORM = 'jmsim';
