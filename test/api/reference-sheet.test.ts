@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setOfficerStatus } from '../../src/repositories/officers.repository';
 import { type AnyJson, createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, paymentFor, person, weighingFor } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 import { auditOf, buildQueryApp, getAs, push } from './query-app';
 
@@ -54,40 +54,6 @@ function trade(
     lines: [{ material, quantity: String(kg), unit: 'kg', unit_price: unitPrice, amount }],
     total_amount: amount,
     tax_treatment: seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
-  });
-}
-
-function payment(
-  id: string,
-  tradeId: string,
-  amount: string,
-  payer: Party,
-  payee: Party,
-  account: string,
-  at: string,
-) {
-  return envelope('payment.made', {
-    payment_id: id,
-    trade_ids: [tradeId],
-    paid_at: at,
-    amount,
-    channel: 'bank_transfer',
-    payer: { account_name: payer.name, account_no: '6222000000000000001', party: payer },
-    payee: { account_name: payee.name, account_no: account, party: payee },
-  });
-}
-
-function weighing(id: string, tradeId: string, netKg: number, at: string) {
-  return envelope('weighing.recorded', {
-    weighing_id: id,
-    ticket_no: `TK-${id}`,
-    trade_id: tradeId,
-    site: { code: 'S1', division: '440703' },
-    vehicle_plate: '粤J12345',
-    gross_kg: `${15000 + netKg}.000`,
-    tare_kg: '15000.000',
-    net_kg: `${netKg}.000`,
-    weighed_at: at,
   });
 }
 
@@ -165,11 +131,11 @@ beforeAll(async () => {
     trade('T4', R, M, 'FE_HEAVY', 500, '2.40', '1200.00', '2026-10-06T10:00:00+08:00'),
     trade('T5', B, R, 'FE_HEAVY', 700, '2.20', '1540.00', '2026-10-20T10:00:00+08:00'),
     trade('T6', A, R, 'FE_HEAVY', 100, '2.20', '220.00', '2026-11-01T00:00:00+08:00'),
-    payment('PT1', 'T1', '110000.00', R, A, A_ACCOUNT, '2026-10-01T12:00:00+08:00'),
-    payment('PT2', 'T2', '2200.00', R, B, '6217000000004444555', '2026-10-02T12:00:00+08:00'),
-    payment('PT3', 'T3', '1920.00', M, R, '6222000000000000009', '2026-10-05T12:00:00+08:00'),
-    weighing('WT1', 'T1', 2000, '2026-10-01T09:00:00+08:00'),
-    weighing('WT3', 'T3', 800, '2026-10-05T09:00:00+08:00'),
+    paymentFor('PT1', 'T1', '110000.00', R, A, A_ACCOUNT, '2026-10-01T12:00:00+08:00'),
+    paymentFor('PT2', 'T2', '2200.00', R, B, '6217000000004444555', '2026-10-02T12:00:00+08:00'),
+    paymentFor('PT3', 'T3', '1920.00', M, R, '6222000000000000009', '2026-10-05T12:00:00+08:00'),
+    weighingFor('WT1', 'T1', 2000, '2026-10-01T09:00:00+08:00'),
+    weighingFor('WT3', 'T3', 800, '2026-10-05T09:00:00+08:00'),
     // The reverse invoice R issues for A: 110,000.00 = 108,910.89 + 1,089.11 (1%).
     invoice(
       '26442000000000000202',

@@ -1,6 +1,6 @@
 import { push } from '../api/query-app';
 import type { TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, paymentFor, person, weighingFor } from '../support/factories';
 
 /**
  * The worked data set of the report tests: four parties, six trades through the real ingestion
@@ -63,40 +63,6 @@ function trade(
   });
 }
 
-function payment(
-  id: string,
-  tradeId: string,
-  amount: string,
-  payer: Party,
-  payee: Party,
-  account: string,
-  at: string,
-) {
-  return envelope('payment.made', {
-    payment_id: id,
-    trade_ids: [tradeId],
-    paid_at: at,
-    amount,
-    channel: 'bank_transfer',
-    payer: { account_name: payer.name, account_no: '6222000000000000001', party: payer },
-    payee: { account_name: payee.name, account_no: account, party: payee },
-  });
-}
-
-function weighing(id: string, tradeId: string, netKg: number, at: string) {
-  return envelope('weighing.recorded', {
-    weighing_id: id,
-    ticket_no: `TK-${id}`,
-    trade_id: tradeId,
-    site: { code: 'S1', division: '440703' },
-    vehicle_plate: '粤J12345',
-    gross_kg: `${15000 + netKg}.000`,
-    tare_kg: '15000.000',
-    net_kg: `${netKg}.000`,
-    weighed_at: at,
-  });
-}
-
 const registered = (p: typeof A, division: string, roles: string[]) =>
   envelope('party.registered', {
     uscc: p.uscc,
@@ -131,11 +97,11 @@ export async function loadWorkedData(ctx: TestContext): Promise<WorkedData> {
     envelope('trade.cancelled', { trade_id: 'T6', version: 2, reason: 'entered twice' }),
     trade('T4', A, B, 20000, '2.30', '46000.00', '2026-10-20T10:00:00+08:00'),
     trade('T5', B, C, 1000, '2.40', '2400.00', '2026-11-03T10:00:00+08:00'),
-    payment('PT1', 'T1', '27159.00', A, P, '6217000000002222333', '2026-10-02T12:00:00+08:00'),
-    payment('PT2', 'T2', '24000.00', B, A, '6222000000000000009', '2026-10-05T12:00:00+08:00'),
-    payment('PT4', 'T4', '46000.00', B, A, '6222000000000000009', '2026-10-20T12:00:00+08:00'),
-    weighing('WT1', 'T1', 12345, '2026-10-02T09:00:00+08:00'),
-    weighing('WT2', 'T2', 10000, '2026-10-05T09:00:00+08:00'),
+    paymentFor('PT1', 'T1', '27159.00', A, P, '6217000000002222333', '2026-10-02T12:00:00+08:00'),
+    paymentFor('PT2', 'T2', '24000.00', B, A, '6222000000000000009', '2026-10-05T12:00:00+08:00'),
+    paymentFor('PT4', 'T4', '46000.00', B, A, '6222000000000000009', '2026-10-20T12:00:00+08:00'),
+    weighingFor('WT1', 'T1', 12345, '2026-10-02T09:00:00+08:00'),
+    weighingFor('WT2', 'T2', 10000, '2026-10-05T09:00:00+08:00'),
     // A's invoice for T2: 24,000.00 = 23,300.97 + 699.03 (3%).
     envelope('invoice.issued', {
       invoice_no: '26442000000000000301',

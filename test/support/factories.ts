@@ -110,3 +110,41 @@ export function partyRegistered(over: Record<string, unknown> = {}) {
     ...over,
   });
 }
+
+type AnyParty = ReturnType<typeof enterprise> | ReturnType<typeof person>;
+
+/** A payment of one declared trade, between the parties' own accounts (payer account fixed). */
+export function paymentFor(
+  id: string,
+  tradeId: string,
+  amount: string,
+  payer: AnyParty,
+  payee: AnyParty,
+  account: string,
+  at: string,
+) {
+  return envelope('payment.made', {
+    payment_id: id,
+    trade_ids: [tradeId],
+    paid_at: at,
+    amount,
+    channel: 'bank_transfer',
+    payer: { account_name: payer.name, account_no: '6222000000000000001', party: payer },
+    payee: { account_name: payee.name, account_no: account, party: payee },
+  });
+}
+
+/** A weighbridge ticket of `netKg` (tare 15 t) for one trade at site S1 in 440703. */
+export function weighingFor(id: string, tradeId: string, netKg: number, at: string) {
+  return envelope('weighing.recorded', {
+    weighing_id: id,
+    ticket_no: `TK-${id}`,
+    trade_id: tradeId,
+    site: { code: 'S1', division: '440703' },
+    vehicle_plate: '粤J12345',
+    gross_kg: `${15000 + netKg}.000`,
+    tare_kg: '15000.000',
+    net_kg: `${netKg}.000`,
+    weighed_at: at,
+  });
+}
