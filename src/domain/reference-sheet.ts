@@ -106,6 +106,50 @@ export interface TreatmentRow {
   monthlyExemptionFen: Fen | null;
 }
 
+/**
+ * One material's stream as plain sums (what the repository computes in SQL), for a stream that
+ * does not wait for re-allocation. The sheet's stock row is a sum of these (see `stockFromSums`);
+ * when they do not fit (a negative stock, an unsourced part outside 0..its sale), the caller loads
+ * the whole stream instead (`StockStreamInput`), which is then re-allocated on the spot.
+ */
+export interface StockSumsInput {
+  material: string;
+  sums: {
+    /** Σ purchases before the period, grams. */
+    purchasesBeforeG: Grams;
+    /** Σ (sale − its unsourced part) over the sales before the period, grams. */
+    salesFromStockBeforeG: Grams;
+    /** Σ purchases in the period. */
+    inG: Grams;
+    /** Σ sales in the period, unsourced part included. */
+    outG: Grams;
+    /** Σ unsourced part of the period's sales. */
+    unsourcedOutG: Grams;
+    /** Every entry has grams ≥ 0 and every sale's unsourced part lies within 0..its grams. */
+    entriesValid: boolean;
+  };
+}
+
+/**
+ * The month's stock from sums: the same figures as `monthlyStock` over the whole stream with the
+ * allocation's unsourced parts, or null where monthlyStock would reject them (then the stream must
+ * be allocated from its entries).
+ */
+export function stockFromSums(s: StockSumsInput['sums']): {
+  openingG: Grams;
+  inG: Grams;
+  outG: Grams;
+  unsourcedOutG: Grams;
+  closingG: Grams;
+} | null {
+  if (!s.entriesValid) return null;
+  const openingG = s.purchasesBeforeG - s.salesFromStockBeforeG;
+  if (openingG < 0n) return null;
+  const closingG = openingG + s.inG - (s.outG - s.unsourcedOutG);
+  if (closingG < 0n) return null;
+  return { openingG, inG: s.inG, outG: s.outG, unsourcedOutG: s.unsourcedOutG, closingG };
+}
+
 export interface StockStreamInput {
   material: string;
   /** Every purchase and sale of the stream up to the end of the period (active trades). */
@@ -139,7 +183,8 @@ export interface ReferenceSheetInput {
   /** The party's active trades (as seller or buyer) with occurred_at in the period. */
   trades: readonly SheetTrade[];
   treatments: readonly TreatmentRow[];
-  stock: readonly StockStreamInput[];
+  /** Per material: sums (a settled stream), or the whole stream (pending or not fitting its sums). */
+  stock: readonly (StockStreamInput | StockSumsInput)[];
   /** Blue invoices (special, ordinary, reverse) to the party issued in the period. */
   blueInvoicesReceived: readonly SheetInvoice[];
   /** Red invoices issued in the period that reverse a blue invoice to the party. */
@@ -682,7 +727,20 @@ function uniqueTrades(trades: readonly SheetTrade[]): SheetTrade[] {
  * negative stock); then the stream's current entries are allocated here, with the same function
  * processing uses, so the row is always a mass balance of the entries as they are now.
  */
-function stockRow(s: StockStreamInput, period: string): StockRow {
+function stockRow(s: StockStreamInput | StockSumsInput, period: string): StockRow {
+  if ('sums' in s) {
+    const month = stockFromSums(s.sums);
+    if (!month) throw new RangeError(`stock sums of ${s.material} do not fit: load the whole stream`);
+    return {
+      material: s.material,
+      opening_kg: formatKg(month.openingG),
+      in_kg: formatKg(month.inG),
+      out_kg: formatKg(month.outG),
+      unsourced_out_kg: formatKg(month.unsourcedOutG),
+      closing_kg: formatKg(month.closingG),
+      allocation_pending: false,
+    };
+  }
   let pending = s.dirty;
   let month: ReturnType<typeof monthlyStock>[number] | undefined;
   if (!pending) {

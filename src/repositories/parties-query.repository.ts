@@ -1,12 +1,15 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Sale, StreamEntry } from '../domain/allocation';
 import { refKey } from '../domain/allocation';
-import type {
-  AnomalyCountRow,
-  SheetInvoice,
-  SheetTrade,
-  StockStreamInput,
-  TreatmentRow,
+import {
+  type AnomalyCountRow,
+  type SheetInvoice,
+  type SheetTrade,
+  type StockStreamInput,
+  type StockSumsInput,
+  stockFromSums,
+  type TreatmentRow,
 } from '../domain/reference-sheet';
 
 /**
@@ -83,7 +86,7 @@ export async function partyTradeStats(db: Db, key: string): Promise<PartyTradeSt
 export interface ReferenceSheetData {
   trades: SheetTrade[];
   treatments: TreatmentRow[];
-  stock: StockStreamInput[];
+  stock: (StockStreamInput | StockSumsInput)[];
   blueInvoicesReceived: SheetInvoice[];
   redInvoicesReceived: SheetInvoice[];
   anomalies: AnomalyCountRow[];
@@ -140,24 +143,19 @@ export async function loadReferenceSheetData(
         .select(['code', 'valid_from', 'valid_to', 'levy_rate', 'monthly_exemption_fen'])
         .execute();
 
-      // The party's whole streams up to the end of the period: earlier entries make the opening.
-      const entries = await trx
-        .selectFrom('stream_entries')
-        .select(['material', 'role', 'platform', 'trade_id', 'occurred_at', 'quantity_g', 'claims'])
-        .where('party_key', '=', key)
-        .where('occurred_at', '<', bounds.end)
-        .execute();
-      const results = await trx
-        .selectFrom('sale_results')
-        .select(['material', 'platform', 'trade_id', 'unsourced_g'])
-        .where('party_key', '=', key)
-        .where('sale_at', '<', bounds.end)
-        .execute();
-      const dirty = await trx
-        .selectFrom('stream_dirty')
-        .select('material')
-        .where('party_key', '=', key)
-        .execute();
+      // Stock: per material, plain sums in SQL (what came before the period makes the opening);
+      // only a stream that waits for re-allocation, or whose sums do not fit, is read whole.
+      const dirty = new Set(
+        (await trx.selectFrom('stream_dirty').select('material').where('party_key', '=', key).execute()).map(
+          (d) => d.material,
+        ),
+      );
+      const sums = await streamSums(trx, key, bounds);
+      const whole = sums
+        .filter((s) => dirty.has(s.material) || stockFromSums(s.sums) === null)
+        .map((s) => s.material);
+      const stock: (StockStreamInput | StockSumsInput)[] = sums.filter((s) => !whole.includes(s.material));
+      if (whole.length > 0) stock.push(...(await loadWholeStreams(trx, key, bounds.end, whole, dirty)));
 
       const blue = await trx
         .selectFrom('invoices')
@@ -233,7 +231,7 @@ export async function loadReferenceSheetData(
           levyRate: r.levy_rate,
           monthlyExemptionFen: r.monthly_exemption_fen,
         })),
-        stock: streams(entries, results, new Set(dirty.map((d) => d.material))),
+        stock,
         blueInvoicesReceived: blue.map(toSheetInvoice),
         redInvoicesReceived: red.map(toSheetInvoice),
         anomalies: anomalies.map((a) => ({
@@ -308,4 +306,82 @@ function streams(
       ?.unsourced.set(refKey({ platform: r.platform, tradeId: r.trade_id }), r.unsourced_g);
   }
   return [...byMaterial].map(([material, s]) => ({ material, ...s, dirty: dirty.has(material) }));
+}
+
+/**
+ * Per material, the sums the sheet's stock row is made of (`StockSumsInput`), over the party's
+ * stream entries before the end of the period, each sale with its allocation's unsourced part
+ * (sale_results, as allocated before the end of the period — the same rows the whole-stream path
+ * reads). Raw SQL: FILTERed aggregates over a join whose condition depends on the entry's role.
+ */
+async function streamSums(
+  db: Db,
+  key: string,
+  bounds: { start: Date; end: Date },
+): Promise<StockSumsInput[]> {
+  const r = await sql<{
+    material: string;
+    purchases_before_g: bigint;
+    sales_from_stock_before_g: bigint;
+    in_g: bigint;
+    out_g: bigint;
+    unsourced_out_g: bigint;
+    entries_valid: boolean;
+  }>`
+    SELECT e.material,
+      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'purchase' AND e.occurred_at < ${bounds.start}), 0)::bigint
+        AS purchases_before_g,
+      COALESCE(sum(e.quantity_g - COALESCE(r.unsourced_g, 0)) FILTER (WHERE e.role = 'sale' AND e.occurred_at < ${bounds.start}), 0)::bigint
+        AS sales_from_stock_before_g,
+      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'purchase' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS in_g,
+      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'sale' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS out_g,
+      COALESCE(sum(r.unsourced_g) FILTER (WHERE e.role = 'sale' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS unsourced_out_g,
+      bool_and(e.quantity_g >= 0 AND (r.unsourced_g IS NULL OR r.unsourced_g BETWEEN 0 AND e.quantity_g)) AS entries_valid
+    FROM stream_entries e
+    LEFT JOIN sale_results r
+      ON e.role = 'sale' AND r.party_key = e.party_key AND r.material = e.material
+     AND r.platform = e.platform AND r.trade_id = e.trade_id AND r.sale_at < ${bounds.end}
+    WHERE e.party_key = ${key} AND e.occurred_at < ${bounds.end}
+    GROUP BY e.material`.execute(db);
+  return r.rows.map((row) => ({
+    material: row.material,
+    sums: {
+      purchasesBeforeG: BigInt(row.purchases_before_g),
+      salesFromStockBeforeG: BigInt(row.sales_from_stock_before_g),
+      inG: BigInt(row.in_g),
+      outG: BigInt(row.out_g),
+      unsourcedOutG: BigInt(row.unsourced_out_g),
+      entriesValid: row.entries_valid === true,
+    },
+  }));
+}
+
+/**
+ * The party's whole streams of `materials` up to `end` (every entry, and the allocation's unsourced
+ * part of each sale), for `computeReferenceSheet` to allocate on the spot. Exported for the tests
+ * that check the sums against it.
+ */
+export async function loadWholeStreams(
+  db: Db,
+  key: string,
+  end: Date,
+  materials: readonly string[],
+  dirty: ReadonlySet<string>,
+): Promise<StockStreamInput[]> {
+  if (materials.length === 0) return [];
+  const entries = await db
+    .selectFrom('stream_entries')
+    .select(['material', 'role', 'platform', 'trade_id', 'occurred_at', 'quantity_g', 'claims'])
+    .where('party_key', '=', key)
+    .where('material', 'in', materials)
+    .where('occurred_at', '<', end)
+    .execute();
+  const results = await db
+    .selectFrom('sale_results')
+    .select(['material', 'platform', 'trade_id', 'unsourced_g'])
+    .where('party_key', '=', key)
+    .where('material', 'in', materials)
+    .where('sale_at', '<', end)
+    .execute();
+  return streams(entries, results, dirty);
 }

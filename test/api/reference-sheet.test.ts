@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeReferenceSheet, periodBounds } from '../../src/domain/reference-sheet';
 import { setOfficerStatus } from '../../src/repositories/officers.repository';
+import { loadReferenceSheetData, loadWholeStreams } from '../../src/repositories/parties-query.repository';
 import { type AnyJson, createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, paymentFor, person, weighingFor } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
@@ -431,6 +433,51 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
     expect(r.body.anomalies).toEqual([
       { rule: 'UNSOURCED_SALE', open: 1, confirmed: 0, total: 1, highest_severity: 'high' },
     ]);
+  });
+
+  it('stock from SQL sums equals allocating the whole stream, for every party and month', async () => {
+    // The sheet reads settled streams as per-material sums; the whole-stream path (monthlyStock
+    // over every entry, or allocateStream when pending) is the reference.
+    const party = (key: string) => ({ key, kind: 'enterprise' as const, name: '', division: '440703' });
+    for (const key of [R.uscc, M.uscc, aKey, bKey]) {
+      for (const period of ['2026-08', '2026-09', '2026-10', '2026-11', '2027-01']) {
+        const { startMs, endMs } = periodBounds(period);
+        const bounds = { start: new Date(startMs), end: new Date(endMs) };
+        const data = await loadReferenceSheetData(ctx.rt.db, key, period, bounds);
+        expect(data.stock.every((s) => 'sums' in s)).toBe(true);
+        const whole = await loadWholeStreams(
+          ctx.rt.db,
+          key,
+          bounds.end,
+          data.stock.map((s) => s.material),
+          new Set(),
+        );
+        const viaSums = computeReferenceSheet({ party: party(key), period, ...data });
+        const viaWhole = computeReferenceSheet({ party: party(key), period, ...data, stock: whole });
+        expect(viaSums.stock, `${key} ${period}`).toEqual(viaWhole.stock);
+      }
+    }
+  });
+
+  it('a stream waiting for re-allocation is read whole and allocated on the spot', async () => {
+    const { startMs, endMs } = periodBounds('2026-10');
+    const bounds = { start: new Date(startMs), end: new Date(endMs) };
+    await ctx.rt.db
+      .insertInto('stream_dirty')
+      .values({ party_key: R.uscc, material: 'FE_HEAVY', dirty_from: new Date(startMs) })
+      .execute();
+    try {
+      const data = await loadReferenceSheetData(ctx.rt.db, R.uscc, '2026-10', bounds);
+      const fe = data.stock.find((s) => s.material === 'FE_HEAVY')!;
+      expect('sums' in fe).toBe(false);
+      expect(data.stock.find((s) => s.material === 'CU')).toHaveProperty('sums');
+      const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o703.token);
+      const row = r.body.stock.find((s: AnyJson) => s.material === 'FE_HEAVY');
+      const before = rSheet.stock.find((s: AnyJson) => s.material === 'FE_HEAVY');
+      expect(row).toEqual({ ...before, allocation_pending: true });
+    } finally {
+      await ctx.rt.db.deleteFrom('stream_dirty').where('party_key', '=', R.uscc).execute();
+    }
   });
 
   it('a month without trades: carried stock, zeros and null ratios', async () => {
