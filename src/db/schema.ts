@@ -265,6 +265,16 @@ export interface PlatformSecrets {
   secret_no: number;
 }
 
+export interface PurchaseRemainders {
+  material: string;
+  occurred_at: Timestamp;
+  party_key: string;
+  platform: string;
+  quantity_g: bigint;
+  remaining_g: bigint;
+  trade_id: string;
+}
+
 export interface QuarantinedEvents {
   batch_id: string | null;
   batch_line: number | null;
@@ -461,6 +471,7 @@ export interface DB {
   platform_clocks: PlatformClocks;
   platform_secrets: PlatformSecrets;
   platforms: Platforms;
+  purchase_remainders: PurchaseRemainders;
   quarantined_events: QuarantinedEvents;
   report_files: ReportFiles;
   reports: Reports;
