@@ -1,17 +1,43 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
-/** JSON with object keys sorted at every level: equal content gives equal bytes. */
+/**
+ * JSON with object keys sorted at every level: equal content gives equal bytes. Hashes of this
+ * text are stored (event content, audit chain, rule fingerprints), so its output must never
+ * change; test/http/ingest-canonical.test.ts checks it against the first, plainer definition.
+ * Written with loops and string appends: it runs for every ingested event.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      // As Array#join: undefined (a hole, a function) contributes nothing.
+      const s = canonicalJson(value[i]) as string | undefined;
+      if (s !== undefined) out += s;
+    }
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  // Own enumerable string keys, sorted by UTF-16 code units (the default sort of strings).
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
+// crypto.hash (Node ≥ 20.12) hashes in one call, without a Hash object.
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'buffer') => Buffer }).hash;
+
 export function sha256(data: string | Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
+  return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
 }
 
 /** The content a record version is compared by: its type and data, not the envelope's timestamp. */
