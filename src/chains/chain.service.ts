@@ -4,10 +4,9 @@ import { computeOrigins, formatOrigins, type OriginNode, type SellerKind } from 
 import {
   type ChainTradeRow,
   type EdgeRow,
-  edgesFromPurchases,
-  edgesIntoSales,
   loadChainTrades,
   type TradeRefRow,
+  walkAllocations,
 } from '../repositories/chains.repository';
 
 export type Direction = 'upstream' | 'downstream' | 'both';
@@ -63,8 +62,9 @@ export function sellerKindOf(t: Pick<ChainTradeRow, 'seller_kind' | 'seller_role
 }
 
 /**
- * The transaction chain of a trade (CONTRACT.md section 3): breadth-first over the allocations,
- * one query per level and direction, with a visited set (cycle-safe) and a depth bound. Edges go
+ * The transaction chain of a trade (CONTRACT.md section 3): breadth-first over the allocations
+ * (one recursive statement for both directions, then one for the trades), each trade at its fewest
+ * steps from the root (cycle-safe) and a depth bound. Edges go
  * from the supplying purchase to the sale. Origins split the root's quantity by mass balance,
  * traced upstream to ORIGINS_DEPTH levels.
  */
@@ -78,60 +78,44 @@ export async function buildChain(
   const edges = new Map<string, EdgeRow>();
   let truncated = false;
 
-  // Upstream is walked to ORIGINS_DEPTH for the origins; nodes beyond maxDepth are not returned.
+  // One statement walks both ways (src/repositories/chains.repository.ts, walkAllocations): upstream
+  // to ORIGINS_DEPTH levels for the origins (nodes beyond maxDepth are not returned), downstream
+  // one level past maxDepth to tell whether the answer is truncated. Each edge carries the level a
+  // breadth-first walk finds it at; replaying them level by level gives every node its fewest
+  // steps from the root.
+  const walk = await walkAllocations(db, root, {
+    upDepth: ORIGINS_DEPTH,
+    downDepth: opts.direction === 'upstream' ? 0 : opts.maxDepth + 1,
+  });
+  walk.sort((a, b) => a.depth - b.depth);
+
   const upstreamSupplies = new Map<string, EdgeRow[]>();
-  {
-    let frontier: TradeRefRow[] = [root];
-    const seen = new Set([key(root.platform, root.trade_id)]);
-    for (let depth = 1; frontier.length > 0 && depth <= ORIGINS_DEPTH; depth++) {
-      const found = await edgesIntoSales(db, frontier);
-      const next: TradeRefRow[] = [];
-      for (const e of found) {
-        const saleKey = key(e.sale_platform, e.sale_trade_id);
-        const list = upstreamSupplies.get(saleKey) ?? [];
-        if (list.length === 0) upstreamSupplies.set(saleKey, list);
-        list.push(e);
-        const pk = key(e.purchase_platform, e.purchase_trade_id);
-        if (opts.direction !== 'downstream') {
-          if (depth <= opts.maxDepth) {
-            edges.set(`${pk}>${saleKey}>${e.basis}`, e);
-            if (!depthOf.has(pk)) depthOf.set(pk, -depth); // negative: upstream side
-            refs.set(pk, { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
-          } else truncated = true;
-        }
-        if (!seen.has(pk)) {
-          seen.add(pk);
-          next.push({ platform: e.purchase_platform, trade_id: e.purchase_trade_id });
-          refs.set(pk, refs.get(pk) ?? { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
-        }
-      }
-      frontier = next;
+  for (const e of walk) {
+    if (e.dir !== 'up') continue;
+    const saleKey = key(e.sale_platform, e.sale_trade_id);
+    const list = upstreamSupplies.get(saleKey) ?? [];
+    if (list.length === 0) upstreamSupplies.set(saleKey, list);
+    list.push(e);
+    const pk = key(e.purchase_platform, e.purchase_trade_id);
+    if (opts.direction !== 'downstream') {
+      if (e.depth <= opts.maxDepth) {
+        edges.set(`${pk}>${saleKey}>${e.basis}`, e);
+        if (!depthOf.has(pk)) depthOf.set(pk, -e.depth); // negative: upstream side
+      } else truncated = true;
     }
+    if (!refs.has(pk)) refs.set(pk, { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
   }
 
-  if (opts.direction !== 'upstream') {
-    let frontier: TradeRefRow[] = [root];
-    const seen = new Set([key(root.platform, root.trade_id)]);
-    for (let depth = 1; frontier.length > 0; depth++) {
-      const found = await edgesFromPurchases(db, frontier);
-      if (depth > opts.maxDepth) {
-        if (found.length > 0) truncated = true;
-        break;
-      }
-      const next: TradeRefRow[] = [];
-      for (const e of found) {
-        const sk = key(e.sale_platform, e.sale_trade_id);
-        edges.set(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
-        if (!depthOf.has(sk)) depthOf.set(sk, depth);
-        if (!seen.has(sk)) {
-          seen.add(sk);
-          const ref = { platform: e.sale_platform, trade_id: e.sale_trade_id };
-          refs.set(sk, ref);
-          next.push(ref);
-        }
-      }
-      frontier = next;
+  for (const e of walk) {
+    if (e.dir !== 'down') continue;
+    if (e.depth > opts.maxDepth) {
+      truncated = true;
+      continue;
     }
+    const sk = key(e.sale_platform, e.sale_trade_id);
+    edges.set(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
+    if (!depthOf.has(sk)) depthOf.set(sk, e.depth);
+    if (!refs.has(sk)) refs.set(sk, { platform: e.sale_platform, trade_id: e.sale_trade_id });
   }
 
   const trades = await loadChainTrades(db, [...refs.values()]);

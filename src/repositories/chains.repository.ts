@@ -37,6 +37,68 @@ export async function edgesFromPurchases(db: Db, purchases: readonly TradeRefRow
   return r.rows;
 }
 
+export interface WalkEdgeRow extends EdgeRow {
+  /** `up`: an allocation into a sale reached upstream; `down`: out of a purchase reached downstream. */
+  dir: 'up' | 'down';
+  /**
+   * The level at which a breadth-first walk finds the edge: 1 + the fewest steps from the root to
+   * the trade it was reached from (the sale upstream, the purchase downstream).
+   */
+  depth: number;
+}
+
+/**
+ * The allocations around a trade in one statement: two depth-bounded recursive walks, upstream
+ * (into sales, `upDepth` levels) and downstream (out of purchases, `downDepth` levels). The walks
+ * carry the allocation rows themselves, each with the level it was reached at; UNION keeps each
+ * (row, level) once, so a cycle ends at the depth bound and a diamond is not enumerated path by
+ * path. An edge's level is then the lowest it was reached at: the level a breadth-first walk with a
+ * visited set finds it at (the trade it was reached from, at its fewest steps from the root, plus
+ * one). A walk with depth 0 reads nothing. Raw SQL: kysely cannot say WITH RECURSIVE … UNION.
+ */
+export async function walkAllocations(
+  db: Db,
+  root: TradeRefRow,
+  opts: { upDepth: number; downDepth: number },
+): Promise<WalkEdgeRow[]> {
+  const r = await sql<WalkEdgeRow>`
+    WITH RECURSIVE up AS (
+      SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id,
+             a.basis, a.quantity_g, 1 AS depth
+      FROM allocations a
+      WHERE a.sale_platform = ${root.platform} AND a.sale_trade_id = ${root.trade_id} AND ${opts.upDepth}::int > 0
+      UNION
+      SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id,
+             a.basis, a.quantity_g, up.depth + 1
+      FROM up JOIN allocations a ON a.sale_platform = up.purchase_platform AND a.sale_trade_id = up.purchase_trade_id
+      WHERE up.depth < ${opts.upDepth}::int
+    ), down AS (
+      SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id,
+             a.basis, a.quantity_g, 1 AS depth
+      FROM allocations a
+      WHERE a.purchase_platform = ${root.platform} AND a.purchase_trade_id = ${root.trade_id} AND ${opts.downDepth}::int > 0
+      UNION
+      SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id,
+             a.basis, a.quantity_g, down.depth + 1
+      FROM down JOIN allocations a ON a.purchase_platform = down.sale_platform AND a.purchase_trade_id = down.sale_trade_id
+      WHERE down.depth < ${opts.downDepth}::int
+    ), walked AS (
+      -- One row per allocation row (its key is all of it but the grams) at its lowest level.
+      SELECT 'up' AS dir, party_key, material, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id,
+             basis, quantity_g, min(depth) AS depth
+      FROM up GROUP BY 2, 3, 4, 5, 6, 7, 8, 9
+      UNION ALL
+      SELECT 'down' AS dir, party_key, material, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id,
+             basis, quantity_g, min(depth) AS depth
+      FROM down GROUP BY 2, 3, 4, 5, 6, 7, 8, 9
+    )
+    SELECT dir, min(depth) AS depth, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, basis,
+           sum(quantity_g)::bigint AS quantity_g
+    FROM walked
+    GROUP BY dir, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, basis`.execute(db);
+  return r.rows;
+}
+
 export interface ChainTradeRow {
   id: bigint;
   platform: string;
@@ -54,18 +116,24 @@ export interface ChainTradeRow {
   buyer_key: string;
   buyer_name: string;
   buyer_division: string;
+  /**
+   * Σ unsourced grams of the trade's sale (all materials). 0 when a natural person sold it: such a
+   * trade is an origin in itself (src/domain/origins.ts never reads it), and most nodes of an
+   * upstream chain are purchases from persons, so the lookup is skipped for them.
+   */
   unsourced_g: bigint;
 }
 
-/** The trades of a chain with their parties and their unsourced grams (all materials). */
+/** The trades of a chain with their parties and their unsourced grams (see `unsourced_g`). */
 export async function loadChainTrades(db: Db, refs: readonly TradeRefRow[]): Promise<ChainTradeRow[]> {
   if (refs.length === 0) return [];
   const r = await sql<ChainTradeRow>`
     SELECT t.id, t.platform, t.trade_id, t.status, t.occurred_at, t.total_fen, t.quantity_g, t.materials,
            t.seller_key, t.seller_kind, s.name AS seller_name, t.seller_division, s.roles AS seller_roles,
            t.buyer_key, b.name AS buyer_name, t.buyer_division,
-           COALESCE((SELECT sum(r.unsourced_g) FROM sale_results r WHERE r.platform = t.platform AND r.trade_id = t.trade_id), 0)::bigint
-             AS unsourced_g
+           CASE WHEN t.seller_kind = 'natural_person' THEN 0
+                ELSE COALESCE((SELECT sum(r.unsourced_g) FROM sale_results r WHERE r.platform = t.platform AND r.trade_id = t.trade_id), 0)
+           END::bigint AS unsourced_g
     FROM trades t JOIN unnest(${refs.map((s) => s.platform)}::text[], ${refs.map((s) => s.trade_id)}::text[]) AS k(platform, trade_id)
       ON t.platform = k.platform AND t.trade_id = k.trade_id
     JOIN parties s ON s.party_key = t.seller_key

@@ -312,7 +312,7 @@ function streams(
  * Per material, the sums the sheet's stock row is made of (`StockSumsInput`), over the party's
  * stream entries before the end of the period, each sale with its allocation's unsourced part
  * (sale_results, as allocated before the end of the period — the same rows the whole-stream path
- * reads). Raw SQL: FILTERed aggregates over a join whose condition depends on the entry's role.
+ * reads). Raw SQL: FILTERed aggregates and a FULL JOIN of the purchase and sale sides.
  */
 async function streamSums(
   db: Db,
@@ -328,21 +328,36 @@ async function streamSums(
     unsourced_out_g: bigint;
     entries_valid: boolean;
   }>`
-    SELECT e.material,
-      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'purchase' AND e.occurred_at < ${bounds.start}), 0)::bigint
-        AS purchases_before_g,
-      COALESCE(sum(e.quantity_g - COALESCE(r.unsourced_g, 0)) FILTER (WHERE e.role = 'sale' AND e.occurred_at < ${bounds.start}), 0)::bigint
-        AS sales_from_stock_before_g,
-      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'purchase' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS in_g,
-      COALESCE(sum(e.quantity_g) FILTER (WHERE e.role = 'sale' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS out_g,
-      COALESCE(sum(r.unsourced_g) FILTER (WHERE e.role = 'sale' AND e.occurred_at >= ${bounds.start}), 0)::bigint AS unsourced_out_g,
-      bool_and(e.quantity_g >= 0 AND (r.unsourced_g IS NULL OR r.unsourced_g BETWEEN 0 AND e.quantity_g)) AS entries_valid
-    FROM stream_entries e
-    LEFT JOIN sale_results r
-      ON e.role = 'sale' AND r.party_key = e.party_key AND r.material = e.material
-     AND r.platform = e.platform AND r.trade_id = e.trade_id AND r.sale_at < ${bounds.end}
-    WHERE e.party_key = ${key} AND e.occurred_at < ${bounds.end}
-    GROUP BY e.material`.execute(db);
+    WITH p AS (
+      -- Purchases: an index-only scan of stream_entries_party_role_time.
+      SELECT material,
+        sum(quantity_g) FILTER (WHERE occurred_at < ${bounds.start}) AS before_g,
+        sum(quantity_g) FILTER (WHERE occurred_at >= ${bounds.start}) AS in_g,
+        bool_and(quantity_g >= 0) AS valid
+      FROM stream_entries
+      WHERE party_key = ${key} AND role = 'purchase' AND occurred_at < ${bounds.end}
+      GROUP BY material
+    ), s AS (
+      SELECT e.material,
+        sum(e.quantity_g - COALESCE(r.unsourced_g, 0)) FILTER (WHERE e.occurred_at < ${bounds.start}) AS before_g,
+        sum(e.quantity_g) FILTER (WHERE e.occurred_at >= ${bounds.start}) AS out_g,
+        sum(r.unsourced_g) FILTER (WHERE e.occurred_at >= ${bounds.start}) AS unsourced_out_g,
+        bool_and(e.quantity_g >= 0 AND (r.unsourced_g IS NULL OR r.unsourced_g BETWEEN 0 AND e.quantity_g)) AS valid
+      FROM stream_entries e
+      LEFT JOIN sale_results r
+        ON r.party_key = e.party_key AND r.material = e.material AND r.platform = e.platform
+       AND r.trade_id = e.trade_id AND r.sale_at < ${bounds.end}
+      WHERE e.party_key = ${key} AND e.role = 'sale' AND e.occurred_at < ${bounds.end}
+      GROUP BY e.material
+    )
+    SELECT COALESCE(p.material, s.material) AS material,
+      COALESCE(p.before_g, 0)::bigint AS purchases_before_g,
+      COALESCE(s.before_g, 0)::bigint AS sales_from_stock_before_g,
+      COALESCE(p.in_g, 0)::bigint AS in_g,
+      COALESCE(s.out_g, 0)::bigint AS out_g,
+      COALESCE(s.unsourced_out_g, 0)::bigint AS unsourced_out_g,
+      COALESCE(p.valid, true) AND COALESCE(s.valid, true) AS entries_valid
+    FROM p FULL JOIN s ON s.material = p.material`.execute(db);
   return r.rows.map((row) => ({
     material: row.material,
     sums: {
