@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config';
 import { migrate } from '../src/db/migrator';
 import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import { IngestService } from '../src/ingest/ingest.service';
-import { allocateDirtyStream } from '../src/processing/allocate';
+import { allocateDirtyStream, DEFAULT_STREAMS_PER_TRANSACTION } from '../src/processing/allocate';
 import { processEvents } from '../src/processing/events';
 import { insertPlatform } from '../src/repositories/platforms.repository';
 import { createRuntime } from '../src/runtime';
@@ -70,7 +70,10 @@ try {
   const processMs = performance.now() - t;
   t = performance.now();
   const dirty = await rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
-  for (const d of dirty) await allocateDirtyStream(rt.db, { partyKey: d.party_key, material: d.material });
+  for (const d of dirty)
+    await allocateDirtyStream(rt.db, { partyKey: d.party_key, material: d.material }, undefined, {
+      streamsPerTransaction: DEFAULT_STREAMS_PER_TRANSACTION,
+    });
   const allocateMs = performance.now() - t;
   const n = data.events.length;
   console.log(

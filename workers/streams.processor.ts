@@ -1,11 +1,12 @@
 import type { Job } from 'bullmq';
-import { allocateDirtyStream } from '../src/processing/allocate';
+import { allocateDirtyStream, DEFAULT_STREAMS_PER_TRANSACTION } from '../src/processing/allocate';
 import type { ProcessingContext } from '../src/processing/context';
 import { JOBS } from '../src/queue/jobs';
 import type { EventQueues } from '../src/queue/producer';
 
 /**
  * streams.allocate: re-allocates one dirty (party, material) stream (a no-op when already clean),
+ * with other dirty streams taken along in the same transaction,
  * then queues the evaluation of the periods whose stock and chain findings may have changed.
  */
 export function createStreamsProcessor(deps: { ctx: ProcessingContext; queues: EventQueues }) {
@@ -15,6 +16,7 @@ export function createStreamsProcessor(deps: { ctx: ProcessingContext; queues: E
       deps.ctx.db,
       { partyKey: payload.party_key, material: payload.material },
       deps.ctx.log,
+      { streamsPerTransaction: DEFAULT_STREAMS_PER_TRANSACTION },
     );
     if (result.periods.length > 0) {
       try {
@@ -23,6 +25,11 @@ export function createStreamsProcessor(deps: { ctx: ProcessingContext; queues: E
         deps.ctx.log.warn({ err: (err as Error).message }, 'could not queue rule evaluation; the sweep will');
       }
     }
-    return { rounds: result.rounds, sales: result.salesAllocated, clean: result.clean };
+    return {
+      rounds: result.rounds,
+      streams: result.streams,
+      sales: result.salesAllocated,
+      clean: result.clean,
+    };
   };
 }

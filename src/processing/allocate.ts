@@ -19,56 +19,143 @@ import { lockKeys } from './locks';
 export interface AllocateResult {
   rounds: number;
   salesAllocated: number;
+  /** The job's own stream is clean (streams taken along may still be dirty: their own jobs run). */
   clean: boolean;
+  /** Streams allocated, the job's own and those taken along. */
+  streams: number;
   /** Periods marked for rule evaluation (stock and chain rules read allocations). */
   periods: { period: string; generation: bigint }[];
 }
 
 const MAX_ROUNDS = 20;
 
+/** Streams one transaction allocates at most: the job's own and others taken along. */
+export const DEFAULT_STREAMS_PER_TRANSACTION = 16;
+
+interface Mark extends StreamKey {
+  from: Date;
+  generation: bigint;
+}
+
 /**
  * Re-allocates one (party, material) stream from its dirty point in time onward (DOMAIN.md
- * section 6): sales before that point keep their stored allocations, which give the opening
- * remainders of the purchases; sales from it on are allocated again. The stream is locked, so
- * several workers never allocate it at once; the dirty mark is cleared only if no newer change
+ * section 6): sales before that point keep their stored allocations; sales from it on are
+ * allocated again, starting from the purchases' remainders at that point. The stream is locked,
+ * so several workers never allocate it at once; the dirty mark is cleared only if no newer change
  * arrived meanwhile (its generation is unchanged), otherwise another round runs.
+ *
+ * A transaction costs about the same for one stream as for many (a few statements over all of
+ * them), so it also takes along up to `streamsPerTransaction − 1` other dirty streams whose lock
+ * is free (a try-lock never waits, so the lock order cannot deadlock). Their own jobs then find
+ * them clean and return at once; if a newer change arrived meanwhile, their mark stays and their
+ * job allocates them again.
  */
-export async function allocateDirtyStream(db: Db, stream: StreamKey, log?: Logger): Promise<AllocateResult> {
+export async function allocateDirtyStream(
+  db: Db,
+  stream: StreamKey,
+  log?: Logger,
+  opts: { streamsPerTransaction?: number } = {},
+): Promise<AllocateResult> {
+  const takeAlong = Math.max(0, (opts.streamsPerTransaction ?? 1) - 1);
   let sales = 0;
+  let streams = 0;
   const periods: { period: string; generation: bigint }[] = [];
+  // Most jobs of a busy stream find it already done (by an earlier job or taken along): one
+  // cheap look, without a transaction or a lock.
+  const marked = await db
+    .selectFrom('stream_dirty')
+    .select('generation')
+    .where('party_key', '=', stream.partyKey)
+    .where('material', '=', stream.material)
+    .executeTakeFirst();
+  if (!marked) return { rounds: 0, salesAllocated: 0, clean: true, streams: 0, periods };
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const outcome = await db.transaction().execute(async (trx) => {
       await lockKeys(trx, 'stream', [streamKeyString(stream)]);
-      const mark = await trx
-        .selectFrom('stream_dirty')
-        .select(['dirty_from', 'generation'])
-        .where('party_key', '=', stream.partyKey)
-        .where('material', '=', stream.material)
-        .executeTakeFirst();
-      if (!mark) return { done: true, sales: 0 };
-      const n = await reallocateFrom(trx, stream, mark.dirty_from as Date, log);
-      // The stream's mark first, the periods' marks after: event processing takes them in the same
-      // order (stream_dirty, then rule_dirty_periods), so the two can never wait on each other.
-      const cleared = await trx
-        .deleteFrom('stream_dirty')
-        .where('party_key', '=', stream.partyKey)
-        .where('material', '=', stream.material)
-        .where('generation', '=', mark.generation)
-        .executeTakeFirst();
+      const others = takeAlong > 0 ? await lockOtherDirtyStreams(trx, stream, takeAlong) : [];
+      // Marks are read only once their streams are locked: no other worker can then clear them,
+      // and event processing only moves them earlier with a new generation.
+      const marks = await readMarks(trx, [stream, ...others]);
+      const own = marks.find((m) => m.partyKey === stream.partyKey && m.material === stream.material);
+      if (!own) return { done: true, sales: 0, streams: 0 };
+      const n = await reallocateMarked(trx, marks, log);
+      // The streams' marks first, the periods' marks after: event processing takes them in the
+      // same order (stream_dirty, then rule_dirty_periods), so the two can never wait on each other.
+      const cleared = await clearMarks(trx, marks);
       const clock = await trx
         .selectFrom('platform_clocks')
         .select((eb) => eb.fn.max('data_clock').as('c'))
         .executeTakeFirst();
       const clockMs = clock?.c ? (clock.c as Date).getTime() : null;
       periods.push(
-        ...(await markPeriodsDirty(trx, periodsAffected([(mark.dirty_from as Date).getTime()], clockMs))),
+        ...(await markPeriodsDirty(
+          trx,
+          periodsAffected(
+            marks.map((m) => m.from.getTime()),
+            clockMs,
+          ),
+        )),
       );
-      return { done: cleared.numDeletedRows > 0n, sales: n };
+      return { done: cleared.has(streamKeyString(stream)), sales: n, streams: marks.length };
     });
     sales += outcome.sales;
-    if (outcome.done) return { rounds: round, salesAllocated: sales, clean: true, periods };
+    streams += outcome.streams;
+    if (outcome.done) return { rounds: round, salesAllocated: sales, clean: true, streams, periods };
   }
-  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: false, periods };
+  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: false, streams, periods };
+}
+
+/**
+ * Try-locks up to `limit` other dirty streams, oldest marks first, and returns those it got. The
+ * lock key is the one lockKeys derives ('stream:' + streamKeyString). The outer LIMIT stops the
+ * try-locks once enough are held (raw SQL: the builder cannot say a locking function in a filter).
+ */
+async function lockOtherDirtyStreams(db: Db, own: StreamKey, limit: number): Promise<StreamKey[]> {
+  const r = await sql<{ party_key: string; material: string }>`
+    SELECT party_key, material FROM (
+      SELECT party_key, material FROM stream_dirty
+      WHERE NOT (party_key = ${own.partyKey} AND material = ${own.material})
+      ORDER BY marked_at LIMIT ${limit * 2}) AS c
+    WHERE pg_try_advisory_xact_lock(hashtextextended('stream:' || party_key || chr(31) || material, 0))
+    LIMIT ${limit}`.execute(db);
+  return r.rows.map((x) => ({ partyKey: x.party_key, material: x.material }));
+}
+
+async function readMarks(db: Db, streams: readonly StreamKey[]): Promise<Mark[]> {
+  const r = await sql<{ party_key: string; material: string; dirty_from: Date; generation: bigint }>`
+    SELECT d.party_key, d.material, d.dirty_from, d.generation
+    FROM stream_dirty d JOIN unnest(${streams.map((s) => s.partyKey)}::text[], ${streams.map((s) => s.material)}::text[])
+      AS k(party_key, material) ON d.party_key = k.party_key AND d.material = k.material`.execute(db);
+  return r.rows.map((m) => ({
+    partyKey: m.party_key,
+    material: m.material,
+    from: m.dirty_from,
+    generation: m.generation,
+  }));
+}
+
+/**
+ * Deletes the marks whose generation is still the one allocated; returns the streams cleared.
+ * The rows are locked in ascending key order first, the order in which event processing upserts
+ * them (markStreamsDirty sorts by streamKeyString; keys are ASCII, so "C" collation agrees), so
+ * the two never wait on each other in a cycle.
+ */
+async function clearMarks(db: Db, marks: readonly Mark[]): Promise<Set<string>> {
+  const r = await sql<{ party_key: string; material: string }>`
+    WITH k AS (
+      SELECT * FROM unnest(${marks.map((m) => m.partyKey)}::text[], ${marks.map((m) => m.material)}::text[],
+        ${marks.map((m) => m.generation.toString())}::int8[]) AS k(party_key, material, generation)
+    ), l AS MATERIALIZED (
+      SELECT d.party_key, d.material FROM stream_dirty d JOIN k ON d.party_key = k.party_key AND d.material = k.material
+        AND d.generation = k.generation
+      ORDER BY d.party_key COLLATE "C", d.material COLLATE "C"
+      FOR UPDATE OF d
+    )
+    DELETE FROM stream_dirty d USING l, k
+    WHERE d.party_key = l.party_key AND d.material = l.material
+      AND d.party_key = k.party_key AND d.material = k.material AND d.generation = k.generation
+    RETURNING d.party_key, d.material`.execute(db);
+  return new Set(r.rows.map((x) => streamKeyString({ partyKey: x.party_key, material: x.material })));
 }
 
 type ClaimJson = {
@@ -80,182 +167,264 @@ type ClaimJson = {
 /** Where a full re-allocation starts: the beginning of the calendar PostgreSQL can store. */
 const BEGINNING = new Date('0001-01-01T00:00:00Z');
 
-/**
- * Re-allocates the stream from `from` on, incrementally; if the stored state before that point
- * no longer fits the entries (which the invariants rule out, but a bug or a hand edit could
- * cause), from the beginning.
- */
-async function reallocateFrom(db: Db, stream: StreamKey, from: Date, log?: Logger): Promise<number> {
-  try {
-    return await reallocate(db, stream, from);
-  } catch (err) {
-    if (!(err instanceof StreamInputError)) throw err;
-    log?.warn(
-      { party: stream.partyKey, material: stream.material, err: err.message },
-      'stored allocation state inconsistent; full re-allocation',
-    );
-    return await reallocate(db, stream, null);
-  }
+interface Job {
+  stream: StreamKey;
+  /** null: from the beginning, without an opening state. */
+  from: Date | null;
+}
+
+interface Computed {
+  stream: StreamKey;
+  cut: Date;
+  purchases: StreamEntry[];
+  sales: Sale[];
+  result: StreamResult;
 }
 
 /**
- * One re-allocation from `from` (null: from the beginning). It reads only what the cut needs:
- * - the stream's entries at or after the cut (sales to allocate, purchases that start full);
+ * Re-allocates the marked streams from their dirty points, incrementally; a stream whose stored
+ * state before that point no longer fits its entries (which the invariants rule out, but a bug or
+ * a hand edit could cause) from the beginning. Returns the number of sales allocated.
+ */
+async function reallocateMarked(db: Db, marks: readonly Mark[], log?: Logger): Promise<number> {
+  const done: Computed[] = [];
+  let jobs: Job[] = marks.map((m) => ({
+    stream: { partyKey: m.partyKey, material: m.material },
+    from: m.from,
+  }));
+  while (jobs.length > 0) {
+    const failed: Job[] = [];
+    for (const c of await computeAllocations(db, jobs)) {
+      if (c.result instanceof StreamInputError) {
+        log?.warn(
+          { party: c.job.stream.partyKey, material: c.job.stream.material, err: c.result.message },
+          'stored allocation state inconsistent; full re-allocation',
+        );
+        failed.push({ stream: c.job.stream, from: null });
+      } else done.push(c.result);
+    }
+    jobs = failed;
+  }
+  await writeAllocations(db, done);
+  return done.reduce((n, c) => n + c.sales.length, 0);
+}
+
+const streamArrays = (jobs: readonly { stream: StreamKey; cut: Date }[]) => [
+  jobs.map((j) => j.stream.partyKey),
+  jobs.map((j) => j.stream.material),
+  jobs.map((j) => j.cut.toISOString()),
+];
+
+/**
+ * Reads what each stream's cut needs, for all the streams at once, and allocates them:
+ * - the entries at or after the cut (sales to allocate, purchases that start full);
  * - per purchase, the grams the stored allocations of those sales took (they are replaced);
  * - the purchases before the cut that hold stock at the cut: `purchase_remainders` keeps what no
  *   stored allocation has taken, so the stock at the cut is that remainder plus what the sales
  *   from the cut took. Those with a remainder, those the sales drew on and those the sales claim
  *   (a claim on an exhausted purchase is still judged against it) are all that allocateStream
  *   needs: FIFO skips exhausted purchases, and a subset keeps the purchases' relative order.
- * Then it writes only what changed (allocations, sale results, remainders). All checks happen
- * before the first write, so a StreamInputError leaves nothing half-written.
+ * Nothing is written here, so a stream that fails its checks can simply be read again in full.
+ * (Raw SQL for the unnest joins, which the builder cannot say.)
  */
-async function reallocate(db: Db, stream: StreamKey, from: Date | null): Promise<number> {
-  const cut = from ?? BEGINNING;
-  const cutMs = cut.getTime();
-  const { partyKey, material } = stream;
-  const entries = await db
-    .selectFrom('stream_entries')
-    .select(['role', 'platform', 'trade_id', 'occurred_at', 'quantity_g', 'claims'])
-    .where('party_key', '=', partyKey)
-    .where('material', '=', material)
-    .where('occurred_at', '>=', cut)
-    .execute();
-  const purchases: StreamEntry[] = [];
-  const sales: Sale[] = [];
-  for (const e of entries) {
+async function computeAllocations(
+  db: Db,
+  jobs: readonly Job[],
+): Promise<{ job: Job; result: Computed | StreamInputError }[]> {
+  const cuts = jobs.map((j) => ({ ...j, cut: j.from ?? BEGINNING }));
+  const [parties, materials, cutIso] = streamArrays(cuts);
+  const entries = await sql<{
+    party_key: string;
+    material: string;
+    role: 'purchase' | 'sale';
+    platform: string;
+    trade_id: string;
+    occurred_at: Date;
+    quantity_g: bigint;
+    claims: ClaimJson[];
+  }>`
+    SELECT e.party_key, e.material, e.role, e.platform, e.trade_id, e.occurred_at, e.quantity_g, e.claims
+    FROM unnest(${parties}::text[], ${materials}::text[], ${cutIso}::timestamptz[]) AS s(party_key, material, cut)
+    JOIN stream_entries e ON e.party_key = s.party_key AND e.material = s.material AND e.occurred_at >= s.cut`.execute(
+    db,
+  );
+  const byStream = new Map(
+    cuts.map((j) => [
+      streamKeyString(j.stream),
+      {
+        job: j as Job,
+        cut: j.cut,
+        purchases: [] as StreamEntry[],
+        sales: [] as Sale[],
+        taken: new Map<string, bigint>(),
+        named: new Map<string, TradeRef>(),
+        remainingG: new Map<string, bigint>(),
+      },
+    ]),
+  );
+  const of = (partyKey: string, material: string) => byStream.get(streamKeyString({ partyKey, material }))!;
+  for (const e of entries.rows) {
+    const s = of(e.party_key, e.material);
     const ref = { platform: e.platform, tradeId: e.trade_id };
-    const atMs = (e.occurred_at as Date).getTime();
-    if (e.role === 'purchase') purchases.push({ ref, atMs, quantityG: e.quantity_g });
+    const atMs = e.occurred_at.getTime();
+    if (e.role === 'purchase') s.purchases.push({ ref, atMs, quantityG: e.quantity_g });
     else {
-      const claims = (e.claims as ClaimJson[]).map((c) => ({
+      const claims = e.claims.map((c) => ({
         upstream: { platform: c.platform, tradeId: c.trade_id },
         quantityG: BigInt(c.quantity_g),
       }));
-      sales.push({ ref, atMs, quantityG: e.quantity_g, claims });
+      s.sales.push({ ref, atMs, quantityG: e.quantity_g, claims });
+      for (const c of claims) s.named.set(refKey(c.upstream), c.upstream);
     }
   }
 
-  let opening: OpeningState | undefined;
-  if (from) {
-    const taken = await db
-      .selectFrom('allocations')
-      .select(['purchase_platform', 'purchase_trade_id', (eb) => eb.fn.sum<bigint>('quantity_g').as('g')])
-      .where('party_key', '=', partyKey)
-      .where('material', '=', material)
-      .where('sale_at', '>=', cut)
-      .groupBy(['purchase_platform', 'purchase_trade_id'])
-      .execute();
-    const takenG = new Map(
-      taken.map((t) => [
-        refKey({ platform: t.purchase_platform, tradeId: t.purchase_trade_id }),
-        BigInt(t.g),
-      ]),
-    );
-    const wanted = new Map<string, TradeRef>();
-    for (const t of taken) {
+  const incremental = cuts.filter((j) => j.from !== null);
+  if (incremental.length > 0) {
+    const [ip, im, ic] = streamArrays(incremental);
+    const taken = await sql<{
+      party_key: string;
+      material: string;
+      purchase_platform: string;
+      purchase_trade_id: string;
+      g: bigint;
+    }>`
+      SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, sum(a.quantity_g)::int8 AS g
+      FROM unnest(${ip}::text[], ${im}::text[], ${ic}::timestamptz[]) AS s(party_key, material, cut)
+      JOIN allocations a ON a.party_key = s.party_key AND a.material = s.material AND a.sale_at >= s.cut
+      GROUP BY 1, 2, 3, 4`.execute(db);
+    for (const t of taken.rows) {
+      const s = of(t.party_key, t.material);
       const ref = { platform: t.purchase_platform, tradeId: t.purchase_trade_id };
-      wanted.set(refKey(ref), ref);
+      s.taken.set(refKey(ref), t.g);
+      s.named.set(refKey(ref), ref);
     }
-    for (const s of sales) for (const c of s.claims) wanted.set(refKey(c.upstream), c.upstream);
-    const refs = [...wanted.values()];
-    // A UNION of two index scans: the open purchases, and the named ones (raw SQL for the unnest
-    // join, which the builder cannot say).
+    const named = incremental.flatMap((j) =>
+      [...of(j.stream.partyKey, j.stream.material).named.values()].map((ref) => ({ ...j, ref })),
+    );
     const before = await sql<{
+      party_key: string;
+      material: string;
       platform: string;
       trade_id: string;
       occurred_at: Date;
       quantity_g: bigint;
       remaining_g: bigint;
     }>`
-      SELECT platform, trade_id, occurred_at, quantity_g, remaining_g FROM purchase_remainders
-      WHERE party_key = ${partyKey} AND material = ${material} AND occurred_at < ${cut} AND remaining_g > 0
+      SELECT r.party_key, r.material, r.platform, r.trade_id, r.occurred_at, r.quantity_g, r.remaining_g
+      FROM unnest(${ip}::text[], ${im}::text[], ${ic}::timestamptz[]) AS s(party_key, material, cut)
+      JOIN purchase_remainders r ON r.party_key = s.party_key AND r.material = s.material
+        AND r.occurred_at < s.cut AND r.remaining_g > 0
       UNION
-      SELECT r.platform, r.trade_id, r.occurred_at, r.quantity_g, r.remaining_g
-      FROM purchase_remainders r
-      JOIN unnest(${refs.map((r) => r.platform)}::text[], ${refs.map((r) => r.tradeId)}::text[]) AS k(platform, trade_id)
-        ON r.platform = k.platform AND r.trade_id = k.trade_id
-      WHERE r.party_key = ${partyKey} AND r.material = ${material} AND r.occurred_at < ${cut}`.execute(db);
-    const remainingG = new Map<string, bigint>();
+      SELECT r.party_key, r.material, r.platform, r.trade_id, r.occurred_at, r.quantity_g, r.remaining_g
+      FROM unnest(${named.map((n) => n.stream.partyKey)}::text[], ${named.map((n) => n.stream.material)}::text[],
+        ${named.map((n) => n.ref.platform)}::text[], ${named.map((n) => n.ref.tradeId)}::text[],
+        ${named.map((n) => n.cut.toISOString())}::timestamptz[]) AS k(party_key, material, platform, trade_id, cut)
+      JOIN purchase_remainders r ON r.party_key = k.party_key AND r.material = k.material
+        AND r.platform = k.platform AND r.trade_id = k.trade_id AND r.occurred_at < k.cut`.execute(db);
     for (const p of before.rows) {
+      const s = of(p.party_key, p.material);
       const ref = { platform: p.platform, tradeId: p.trade_id };
       const key = refKey(ref);
-      purchases.push({ ref, atMs: p.occurred_at.getTime(), quantityG: p.quantity_g });
+      s.purchases.push({ ref, atMs: p.occurred_at.getTime(), quantityG: p.quantity_g });
       // Validated by allocateStream: at most the purchase's quantity, never negative.
-      remainingG.set(key, p.remaining_g + (takenG.get(key) ?? 0n));
+      s.remainingG.set(key, p.remaining_g + (s.taken.get(key) ?? 0n));
     }
-    opening = { cut: { atMs: cutMs, ref: { platform: '', tradeId: '' } }, remainingG };
   }
-  const result = allocateStream(purchases, sales, opening);
-  await writeAllocations(db, stream, cut, purchases, sales, result);
-  return sales.length;
+
+  return [...byStream.values()].map((s) => {
+    const opening: OpeningState | undefined =
+      s.job.from === null
+        ? undefined
+        : { cut: { atMs: s.cut.getTime(), ref: { platform: '', tradeId: '' } }, remainingG: s.remainingG };
+    try {
+      const result = allocateStream(s.purchases, s.sales, opening);
+      return {
+        job: s.job,
+        result: { stream: s.job.stream, cut: s.cut, purchases: s.purchases, sales: s.sales, result },
+      };
+    } catch (err) {
+      if (err instanceof StreamInputError) return { job: s.job, result: err };
+      throw err;
+    }
+  });
 }
 
 /**
- * Brings the stored allocations, sale results and purchase remainders from the cut on to
- * `result`: rows from the cut on that are no longer produced are deleted, new or changed ones
- * upserted, unchanged ones left alone. (Each statement deletes keys absent from the new rows and
- * upserts the new rows: the two never touch the same row. Raw SQL for the unnest inputs.)
+ * Brings the stored allocations, sale results and purchase remainders of each stream from its cut
+ * on to its result: rows from the cut on that are no longer produced are deleted, new or changed
+ * ones upserted, unchanged ones left alone. One statement per table for all the streams. (Each
+ * deletes keys absent from the new rows and upserts the new rows: the two never touch the same
+ * row. Raw SQL for the unnest inputs.)
  */
-async function writeAllocations(
-  db: Db,
-  stream: StreamKey,
-  cut: Date,
-  purchases: readonly StreamEntry[],
-  sales: readonly Sale[],
-  result: StreamResult,
-): Promise<void> {
-  const { partyKey, material } = stream;
-  const saleAt = new Map(sales.map((s) => [refKey(s.ref), new Date(s.atMs).toISOString()]));
+async function writeAllocations(db: Db, computed: readonly Computed[]): Promise<void> {
+  if (computed.length === 0) return;
+  const [parties, materials, cutIso] = streamArrays(computed.map((c) => ({ stream: c.stream, cut: c.cut })));
+  const streamsCte = sql`SELECT * FROM unnest(${parties}::text[], ${materials}::text[], ${cutIso}::timestamptz[])
+    AS s(party_key, material, cut)`;
+
   // Declared and FIFO parts from one purchase are separate rows (basis is part of the key).
-  const a = result.allocations;
+  const a = computed.flatMap((c) => {
+    const saleAt = new Map(c.sales.map((s) => [refKey(s.ref), new Date(s.atMs).toISOString()]));
+    return c.result.allocations.map((x) => ({ ...x, stream: c.stream, at: saleAt.get(refKey(x.sale))! }));
+  });
   await sql`
-    WITH n AS (
-      SELECT * FROM unnest(${a.map((x) => x.sale.platform)}::text[], ${a.map((x) => x.sale.tradeId)}::text[],
+    WITH s AS (${streamsCte}), n AS (
+      SELECT * FROM unnest(${a.map((x) => x.stream.partyKey)}::text[], ${a.map((x) => x.stream.material)}::text[],
+        ${a.map((x) => x.sale.platform)}::text[], ${a.map((x) => x.sale.tradeId)}::text[],
         ${a.map((x) => x.purchase.platform)}::text[], ${a.map((x) => x.purchase.tradeId)}::text[],
-        ${a.map((x) => x.basis)}::text[], ${a.map((x) => x.quantityG.toString())}::int8[],
-        ${a.map((x) => saleAt.get(refKey(x.sale))!)}::timestamptz[])
-        AS n(sale_platform, sale_trade_id, purchase_platform, purchase_trade_id, basis, quantity_g, sale_at)
+        ${a.map((x) => x.basis)}::text[], ${a.map((x) => x.quantityG.toString())}::int8[], ${a.map((x) => x.at)}::timestamptz[])
+        AS n(party_key, material, sale_platform, sale_trade_id, purchase_platform, purchase_trade_id, basis, quantity_g, sale_at)
     ), gone AS (
-      DELETE FROM allocations o
-      WHERE o.party_key = ${partyKey} AND o.material = ${material} AND o.sale_at >= ${cut}
-        AND NOT EXISTS (SELECT 1 FROM n WHERE n.sale_platform = o.sale_platform AND n.sale_trade_id = o.sale_trade_id
+      DELETE FROM allocations o USING s
+      WHERE o.party_key = s.party_key AND o.material = s.material AND o.sale_at >= s.cut
+        AND NOT EXISTS (SELECT 1 FROM n WHERE n.party_key = o.party_key AND n.material = o.material
+          AND n.sale_platform = o.sale_platform AND n.sale_trade_id = o.sale_trade_id
           AND n.purchase_platform = o.purchase_platform AND n.purchase_trade_id = o.purchase_trade_id AND n.basis = o.basis)
     )
     INSERT INTO allocations AS o (party_key, material, sale_platform, sale_trade_id, purchase_platform,
       purchase_trade_id, basis, quantity_g, sale_at)
-    SELECT ${partyKey}, ${material}, n.* FROM n
+    SELECT * FROM n
     ON CONFLICT (party_key, material, sale_platform, sale_trade_id, purchase_platform, purchase_trade_id, basis)
     DO UPDATE SET quantity_g = excluded.quantity_g, sale_at = excluded.sale_at
     WHERE o.quantity_g <> excluded.quantity_g OR o.sale_at <> excluded.sale_at`.execute(db);
 
-  const unsourced = new Map(result.unsourced.map((u) => [refKey(u.sale), u.quantityG]));
-  const discrepancies = new Map<string, unknown[]>();
-  for (const d of result.discrepancies) {
-    const k = refKey(d.sale);
-    const list = discrepancies.get(k) ?? [];
-    if (list.length === 0) discrepancies.set(k, list);
-    list.push({
-      upstream: d.upstream,
-      claimed_g: d.claimedG.toString(),
-      granted_g: d.grantedG.toString(),
-      reason: d.reason,
-    });
-  }
+  const r = computed.flatMap((c) => {
+    const unsourced = new Map(c.result.unsourced.map((u) => [refKey(u.sale), u.quantityG]));
+    const discrepancies = new Map<string, unknown[]>();
+    for (const d of c.result.discrepancies) {
+      const k = refKey(d.sale);
+      const list = discrepancies.get(k) ?? [];
+      if (list.length === 0) discrepancies.set(k, list);
+      list.push({
+        upstream: d.upstream,
+        claimed_g: d.claimedG.toString(),
+        granted_g: d.grantedG.toString(),
+        reason: d.reason,
+      });
+    }
+    return c.sales.map((s) => ({
+      stream: c.stream,
+      ref: s.ref,
+      at: new Date(s.atMs).toISOString(),
+      g: s.quantityG.toString(),
+      unsourced: (unsourced.get(refKey(s.ref)) ?? 0n).toString(),
+      discrepancies: JSON.stringify(discrepancies.get(refKey(s.ref)) ?? []),
+    }));
+  });
   await sql`
-    WITH n AS (
-      SELECT * FROM unnest(${sales.map((s) => s.ref.platform)}::text[], ${sales.map((s) => s.ref.tradeId)}::text[],
-        ${sales.map((s) => saleAt.get(refKey(s.ref))!)}::timestamptz[], ${sales.map((s) => s.quantityG.toString())}::int8[],
-        ${sales.map((s) => (unsourced.get(refKey(s.ref)) ?? 0n).toString())}::int8[],
-        ${sales.map((s) => JSON.stringify(discrepancies.get(refKey(s.ref)) ?? []))}::jsonb[])
-        AS n(platform, trade_id, sale_at, quantity_g, unsourced_g, discrepancies)
+    WITH s AS (${streamsCte}), n AS (
+      SELECT * FROM unnest(${r.map((x) => x.stream.partyKey)}::text[], ${r.map((x) => x.stream.material)}::text[],
+        ${r.map((x) => x.ref.platform)}::text[], ${r.map((x) => x.ref.tradeId)}::text[], ${r.map((x) => x.at)}::timestamptz[],
+        ${r.map((x) => x.g)}::int8[], ${r.map((x) => x.unsourced)}::int8[], ${r.map((x) => x.discrepancies)}::jsonb[])
+        AS n(party_key, material, platform, trade_id, sale_at, quantity_g, unsourced_g, discrepancies)
     ), gone AS (
-      DELETE FROM sale_results o
-      WHERE o.party_key = ${partyKey} AND o.material = ${material} AND o.sale_at >= ${cut}
-        AND NOT EXISTS (SELECT 1 FROM n WHERE n.platform = o.platform AND n.trade_id = o.trade_id)
+      DELETE FROM sale_results o USING s
+      WHERE o.party_key = s.party_key AND o.material = s.material AND o.sale_at >= s.cut
+        AND NOT EXISTS (SELECT 1 FROM n WHERE n.party_key = o.party_key AND n.material = o.material
+          AND n.platform = o.platform AND n.trade_id = o.trade_id)
     )
     INSERT INTO sale_results AS o (party_key, material, platform, trade_id, sale_at, quantity_g, unsourced_g, discrepancies)
-    SELECT ${partyKey}, ${material}, n.* FROM n
+    SELECT * FROM n
     ON CONFLICT (party_key, material, platform, trade_id) DO UPDATE SET sale_at = excluded.sale_at,
       quantity_g = excluded.quantity_g, unsourced_g = excluded.unsourced_g, discrepancies = excluded.discrepancies
     WHERE (o.sale_at, o.quantity_g, o.unsourced_g, o.discrepancies)
@@ -265,22 +434,33 @@ async function writeAllocations(
 
   // Remainders: every purchase allocateStream saw (all those from the cut on, and those before
   // it that hold stock or were named); before the cut, unchanged ones are left alone.
-  const r = result.remaining;
-  const purchaseAt = new Map(purchases.map((p) => [refKey(p.ref), p]));
+  const p = computed.flatMap((c) => {
+    const purchase = new Map(c.purchases.map((x) => [refKey(x.ref), x]));
+    return c.result.remaining.map((x) => {
+      const e = purchase.get(refKey(x.purchase))!;
+      return {
+        stream: c.stream,
+        ref: x.purchase,
+        at: new Date(e.atMs).toISOString(),
+        g: e.quantityG.toString(),
+        left: x.quantityG.toString(),
+      };
+    });
+  });
   await sql`
-    WITH n AS (
-      SELECT * FROM unnest(${r.map((x) => x.purchase.platform)}::text[], ${r.map((x) => x.purchase.tradeId)}::text[],
-        ${r.map((x) => new Date(purchaseAt.get(refKey(x.purchase))!.atMs).toISOString())}::timestamptz[],
-        ${r.map((x) => purchaseAt.get(refKey(x.purchase))!.quantityG.toString())}::int8[],
-        ${r.map((x) => x.quantityG.toString())}::int8[])
-        AS n(platform, trade_id, occurred_at, quantity_g, remaining_g)
+    WITH s AS (${streamsCte}), n AS (
+      SELECT * FROM unnest(${p.map((x) => x.stream.partyKey)}::text[], ${p.map((x) => x.stream.material)}::text[],
+        ${p.map((x) => x.ref.platform)}::text[], ${p.map((x) => x.ref.tradeId)}::text[], ${p.map((x) => x.at)}::timestamptz[],
+        ${p.map((x) => x.g)}::int8[], ${p.map((x) => x.left)}::int8[])
+        AS n(party_key, material, platform, trade_id, occurred_at, quantity_g, remaining_g)
     ), gone AS (
-      DELETE FROM purchase_remainders o
-      WHERE o.party_key = ${partyKey} AND o.material = ${material} AND o.occurred_at >= ${cut}
-        AND NOT EXISTS (SELECT 1 FROM n WHERE n.platform = o.platform AND n.trade_id = o.trade_id)
+      DELETE FROM purchase_remainders o USING s
+      WHERE o.party_key = s.party_key AND o.material = s.material AND o.occurred_at >= s.cut
+        AND NOT EXISTS (SELECT 1 FROM n WHERE n.party_key = o.party_key AND n.material = o.material
+          AND n.platform = o.platform AND n.trade_id = o.trade_id)
     )
     INSERT INTO purchase_remainders AS o (party_key, material, platform, trade_id, occurred_at, quantity_g, remaining_g)
-    SELECT ${partyKey}, ${material}, n.* FROM n
+    SELECT * FROM n
     ON CONFLICT (party_key, material, platform, trade_id) DO UPDATE SET occurred_at = excluded.occurred_at,
       quantity_g = excluded.quantity_g, remaining_g = excluded.remaining_g
     WHERE (o.occurred_at, o.quantity_g, o.remaining_g)

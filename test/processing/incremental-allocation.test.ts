@@ -58,8 +58,12 @@ const opArb = fc.oneof(
 );
 type Op = typeof opArb extends fc.Arbitrary<infer O> ? O : never;
 const stepsArb = fc.array(
-  fc.record({ ops: fc.array(opArb, { minLength: 1, maxLength: 4 }), allocate: fc.boolean() }),
-  { minLength: 1, maxLength: 10 },
+  fc.record({
+    party: fc.integer({ min: 0, max: 1 }),
+    ops: fc.array(opArb, { minLength: 1, maxLength: 4 }),
+    allocate: fc.boolean(),
+  }),
+  { minLength: 1, maxLength: 14 },
 );
 
 const key = (role: string, id: string) => `${role}:${id}`;
@@ -247,21 +251,26 @@ async function expectMatchesFullRun(party: string, entries: Map<string, Entry>) 
 
 it('incremental re-allocation stores what a full re-allocation from scratch gives', async () => {
   await fc.assert(
-    fc.asyncProperty(stepsArb, async (steps) => {
-      const party = uid('inc');
-      const entries = new Map<string, Entry>();
+    fc.asyncProperty(stepsArb, fc.integer({ min: 1, max: 16 }), async (steps, perTransaction) => {
+      // Two streams, so that a job also allocates the other one along with its own.
+      const parties = [uid('inc'), uid('inc')];
+      const entries = parties.map(() => new Map<string, Entry>());
+      const allocate = (i: number) =>
+        allocateDirtyStream(ctx.rt.db, { partyKey: parties[i]!, material: MATERIAL }, undefined, {
+          streamsPerTransaction: perTransaction,
+        });
       for (const step of steps) {
-        await apply(party, entries, step.ops);
-        if (step.allocate) await allocateDirtyStream(ctx.rt.db, { partyKey: party, material: MATERIAL });
+        await apply(parties[step.party]!, entries[step.party]!, step.ops);
+        if (step.allocate) await allocate(step.party);
       }
-      await allocateDirtyStream(ctx.rt.db, { partyKey: party, material: MATERIAL });
+      for (let i = 0; i < parties.length; i++) await allocate(i);
       const dirty = await ctx.rt.db
         .selectFrom('stream_dirty')
         .select('party_key')
-        .where('party_key', '=', party)
+        .where('party_key', 'in', parties)
         .execute();
       expect(dirty).toEqual([]);
-      await expectMatchesFullRun(party, entries);
+      for (let i = 0; i < parties.length; i++) await expectMatchesFullRun(parties[i]!, entries[i]!);
     }),
     { numRuns: Number(process.env.ALLOC_RUNS ?? 25) },
   );
