@@ -338,6 +338,21 @@ export function treatmentOn(
   return rate ? { ...best, rate } : null;
 }
 
+/**
+ * `treatmentOn` for a trade's instant, remembered per (code, Asia/Shanghai day): a month's
+ * thousands of trades fall on at most 31 days, and the lookup parses the rate each time.
+ */
+function treatmentsByDay(rows: readonly TreatmentRow[]) {
+  const memo = new Map<string, ReturnType<typeof treatmentOn>>();
+  return (code: string, atMs: number) => {
+    const k = `${code}|${Math.floor((atMs + SHANGHAI_OFFSET_MS) / 86_400_000)}`;
+    if (memo.has(k)) return memo.get(k)!;
+    const tr = treatmentOn(rows, code, shanghaiDate(atMs));
+    memo.set(k, tr);
+    return tr;
+  };
+}
+
 /** "0.0300" → "0.03", "0.0000" → "0", "0" → "0": what parseRate accepts. */
 function stripZeros(s: string): string {
   if (!s.includes('.')) return s;
@@ -375,6 +390,7 @@ export type Severity = (typeof SEVERITY_ORDER)[number];
 export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceSheet {
   const { party } = input;
   periodBounds(input.period); // validates the period
+  const rated = treatmentsByDay(input.treatments);
   const purchases = input.trades.filter((t) => t.buyerKey === party.key);
   const sales = input.trades.filter((t) => t.sellerKey === party.key);
 
@@ -473,7 +489,7 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
   >();
   const outputUnrated = { trades: 0, fen: 0n };
   for (const t of sales) {
-    const tr = treatmentOn(input.treatments, t.taxTreatment, shanghaiDate(t.atMs));
+    const tr = rated(t.taxTreatment, t.atMs);
     const key = `${t.taxTreatment}|${tr ? tr.rate.basisPoints : '-'}`;
     let g = outputGroups.get(key);
     if (!g) {
@@ -545,7 +561,7 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
   >();
   const withholdingUnrated = { trades: 0, fen: 0n };
   for (const t of withheldTrades) {
-    const tr = treatmentOn(input.treatments, 'reverse_invoice', shanghaiDate(t.atMs));
+    const tr = rated('reverse_invoice', t.atMs);
     if (!tr) {
       withholdingUnrated.trades += 1;
       withholdingUnrated.fen += t.totalFen;

@@ -8,6 +8,7 @@ import {
 import { findParty, loadReferenceSheetData } from '../../../repositories/parties-query.repository';
 import type { App } from '../../app';
 import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { Coalescer } from '../../coalesce';
 import { ProblemError } from '../../problems';
 import { isPartyKey, notFoundError, partyRefSchema, type QueryRouteDeps, readErrors } from '../query-wire';
 import { partyKeyPathParam } from './getParty';
@@ -391,15 +392,20 @@ export const getPartySummaryRoute = createRoute({
   },
 });
 
+/** A computed sheet, serialised once for every request that shared its run. */
+interface SheetRun {
+  json: string;
+  /** Party keys the sheet names: the party and the natural persons of the withholding section. */
+  parties: string[];
+}
+
 export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
-  app.openapi(getPartySummaryRoute, async (c) => {
-    const { key } = c.req.valid('param');
-    const { period } = c.req.valid('query');
-    const scope = officerScope(c.get('officer')!);
-    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
-    if (!p || !canSee(scope, p.division)) {
-      throw new ProblemError('not_found', 'No such party in your divisions.');
-    }
+  // Officers opening the same sheet at once share one computation that started after each of them
+  // asked (src/http/coalesce.ts): as fresh as computing it per request, at a fraction of the cost.
+  const sheets = new Coalescer<SheetRun>();
+  const computeSheet = async (partyKey: string, period: string): Promise<SheetRun> => {
+    const p = await findParty(deps.db, partyKey);
+    if (!p) throw new ProblemError('not_found', 'No such party in your divisions.');
     const { startMs, endMs } = periodBounds(period);
     const data = await loadReferenceSheetData(deps.db, p.party_key, period, {
       start: new Date(startMs),
@@ -411,11 +417,26 @@ export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
       name: p.name,
       division: p.division,
     };
-    const sheet = computeReferenceSheet({ party, period, ...data });
-    // The sheet names the party and, in the withholding section, each natural person.
-    addAuditSubjects(c, {
+    const sheet: ReferenceSheet = computeReferenceSheet({ party, period, ...data });
+    return {
+      json: JSON.stringify(sheet),
       parties: [p.party_key, ...sheet.tax.reverse_invoice_withholding.persons.map((r) => r.party_key)],
-    });
-    return c.json(sheet, 200);
+    };
+  };
+
+  app.openapi(getPartySummaryRoute, async (c) => {
+    const { key } = c.req.valid('param');
+    const { period } = c.req.valid('query');
+    const scope = officerScope(c.get('officer')!);
+    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
+    if (!p || !canSee(scope, p.division)) {
+      throw new ProblemError('not_found', 'No such party in your divisions.');
+    }
+    const run = await sheets.run(`${p.party_key}|${period}`, () => computeSheet(p.party_key, period));
+    // The sheet names the party and, in the withholding section, each natural person.
+    addAuditSubjects(c, { parties: run.parties });
+    // The body is the sheet's JSON, serialised once per shared run; its type is ReferenceSheet (the
+    // schema above), which the typed handler cannot see through a pre-serialised body.
+    return c.body(run.json, 200, { 'content-type': 'application/json' }) as never;
   });
 }
