@@ -14,7 +14,8 @@ import { rulesCommand } from './cli/rules';
 import { simulateCommand } from './cli/simulate';
 import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrator';
-import { runApi } from './http/server';
+import { runApiProcesses } from './http/server';
+import { createLogger } from './log';
 import { createRuntime } from './runtime';
 
 const USAGE = `retrace <command>
@@ -25,7 +26,7 @@ const USAGE = `retrace <command>
   officer add <login> --role officer|supervisor|auditor|admin --divisions 440703,440704 [--pii]
   officer rotate-token <login> | disable <login> | enable <login> | list
   audit verify                              check the audit log's hash chain (exit 1 when broken)
-  serve api | serve worker                  run the HTTP API / the queue workers
+  serve api [--processes N] | serve worker  run the HTTP API (N processes on one port) / the queue workers
   quarantine list [--platform P] [--all] | quarantine replay <id>
   dead-letters list [--platform P] | dead-letters retry <platform>:<event_id> | --all
   chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]
@@ -73,6 +74,7 @@ async function main(argv: string[]): Promise<void> {
       kind: { type: 'string' },
       division: { type: 'string' },
       period: { type: 'string' },
+      processes: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,7 +100,16 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') {
     const [what] = rest;
-    if (what === 'api') return runApi(createRuntime(config, 'api'));
+    if (what === 'api') {
+      const processes = flags.processes === undefined ? 1 : Number(flags.processes);
+      if (!Number.isInteger(processes) || processes < 1 || processes > 64)
+        throw new UsageError('--processes must be a whole number from 1 to 64');
+      return runApiProcesses(
+        processes,
+        () => createRuntime(config, 'api'),
+        createLogger(config.logLevel, { role: 'api' }),
+      );
+    }
     if (what === 'worker') {
       // Loaded on demand: nothing in src/ depends on workers/ at import time.
       const workers = await import(pathToFileURL(path.join(root, 'workers/main.ts')).href);

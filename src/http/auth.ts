@@ -10,6 +10,8 @@ import type { AuditQuery } from '../repositories/audit.repository';
 import {
   type DivisionFilter,
   findOfficerByToken,
+  hashOfficerToken,
+  type OfficerRecord,
   type OfficerRole,
 } from '../repositories/officers.repository';
 import type { Keyring } from '../security/keys';
@@ -96,8 +98,48 @@ export interface AuthDeps {
    * reads the proxy's X-Forwarded-For entry — never trust that header from the open internet.
    */
   clientIp?: (c: Context<AppEnv>) => string;
-  /** Clock for the rate-limit windows (tests). */
+  /** Clock for the rate-limit windows and the token cache (tests). */
   now?: () => number;
+  /**
+   * How long a verified token is trusted without asking the database again, in ms (default 0:
+   * every request asks). A token revoked or rotated, or an officer disabled, by another process
+   * (the `retrace officer` CLI) keeps working for at most this long — `serve api` uses
+   * OFFICER_TOKEN_CACHE_MS (src/http/server.ts). Only successful verifications are kept.
+   */
+  tokenCacheTtlMs?: number;
+}
+
+/** Entries kept at most by `OfficerTokenCache`; past that it starts afresh (no unbounded growth). */
+const TOKEN_CACHE_MAX = 10_000;
+
+/**
+ * Verified tokens for a short time, keyed by the token's keyed hash (the raw token is not kept).
+ * Per process: a disabled officer or revoked token stops working everywhere within the TTL.
+ */
+export class OfficerTokenCache {
+  private readonly entries = new Map<string, { officer: OfficerRecord; until: number }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: Keyring,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async verify(token: string): Promise<OfficerRecord | null> {
+    if (this.ttlMs <= 0) return findOfficerByToken(this.db, this.keyring, token);
+    const key = hashOfficerToken(this.keyring, token).toString('base64');
+    const t = this.now();
+    const hit = this.entries.get(key);
+    if (hit && hit.until > t) return hit.officer;
+    if (hit) this.entries.delete(key);
+    const officer = await findOfficerByToken(this.db, this.keyring, token);
+    if (officer) {
+      if (this.entries.size >= TOKEN_CACHE_MAX) this.entries.clear();
+      this.entries.set(key, { officer, until: t + this.ttlMs });
+    }
+    return officer;
+  }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: getConnInfo accepts any environment's context.
@@ -184,6 +226,7 @@ export function authenticate(deps: AuthDeps): MiddlewareHandler<AppEnv> {
     deps.now,
   );
   const clientIp: (c: Context<AppEnv>) => string = deps.clientIp ?? socketClientIp;
+  const tokens = new OfficerTokenCache(deps.db, deps.keyring, deps.tokenCacheTtlMs ?? 0, deps.now);
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined || header === '') return unauthorized(c, false);
@@ -199,7 +242,7 @@ export function authenticate(deps: AuthDeps): MiddlewareHandler<AppEnv> {
       );
     }
     const token = BEARER.exec(header)?.[1];
-    const officer = token ? await findOfficerByToken(deps.db, deps.keyring, token) : null;
+    const officer = token ? await tokens.verify(token) : null;
     if (!officer) {
       await limiter.fail(ip);
       c.get('log')?.info({ ip }, 'authentication failed');

@@ -25,6 +25,8 @@ export interface AppDeps {
   keyring: Keyring;
   redisPrefix: string;
   auditor?: Auditor;
+  /** See `AuthDeps.tokenCacheTtlMs` (src/http/auth.ts); default 0, no cache. */
+  tokenCacheTtlMs?: number;
 }
 
 export const OPENAPI_INFO = {
@@ -54,6 +56,7 @@ export function createApp(deps: AppDeps): App {
       redisPrefix: deps.redisPrefix,
       auditor,
       log: deps.log,
+      tokenCacheTtlMs: deps.tokenCacheTtlMs,
     }),
   );
   registerOps(app, deps);

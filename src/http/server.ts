@@ -1,7 +1,15 @@
+import cluster from 'node:cluster';
 import { serve } from '@hono/node-server';
 import { IngestService } from '../ingest/ingest.service';
+import type { Logger } from '../log';
 import type { Runtime } from '../runtime';
 import { createApp } from './create-app';
+
+/**
+ * How long `serve api` trusts a verified officer token before asking the database again (ms). A
+ * token revoked or rotated, or an officer disabled, stops working within this time (docs/api.md).
+ */
+export const OFFICER_TOKEN_CACHE_MS = 5_000;
 
 /** Runs the HTTP API until SIGTERM/SIGINT; stateless, so any number can run behind a balancer. */
 export async function runApi(rt: Runtime): Promise<void> {
@@ -22,6 +30,7 @@ export async function runApi(rt: Runtime): Promise<void> {
     log: rt.log,
     keyring: rt.keyring,
     redisPrefix: rt.config.redisPrefix,
+    tokenCacheTtlMs: OFFICER_TOKEN_CACHE_MS,
   });
   const server = serve({ fetch: app.fetch, port: rt.config.port, hostname: '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
@@ -41,4 +50,54 @@ export async function runApi(rt: Runtime): Promise<void> {
   });
   await ingest.close();
   await rt.close();
+}
+
+/**
+ * `serve api --processes N`: N API processes on one port (node:cluster; the primary hands
+ * connections out round-robin). One Node process uses one core for JSON, hashing and pg parsing,
+ * and the API keeps no state between requests (the audit chain is serialised in PostgreSQL, the
+ * auth-failure counters live in Redis), so processes add throughput until the cores are busy.
+ * Each process has its own runtime (PG_POOL_SIZE connections each). The primary opens no
+ * connection: it starts the processes, starts a new one when one dies, and on SIGTERM/SIGINT
+ * passes the signal on and waits for them to finish.
+ */
+export async function runApiProcesses(
+  processes: number,
+  runtime: () => Runtime,
+  log: Pick<Logger, 'info' | 'error'>,
+): Promise<void> {
+  if (processes <= 1) return runApi(runtime());
+  if (!cluster.isPrimary) {
+    await runApi(runtime());
+    // The IPC channel to the primary would keep this process alive: let go of it.
+    cluster.worker?.disconnect();
+    return;
+  }
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < processes; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    log.error({ pid: worker.process.pid, code, signal }, 'API process ended: starting another');
+    fork();
+  });
+  log.info({ processes }, 'API processes started');
+  await new Promise<void>((resolve) => {
+    const stop = (sig: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      const workers = Object.values(cluster.workers ?? {});
+      if (workers.length === 0) return resolve();
+      let left = workers.length;
+      for (const w of workers) {
+        w?.once('exit', () => {
+          left -= 1;
+          if (left === 0) resolve();
+        });
+        w?.process.kill(sig);
+      }
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
 }
