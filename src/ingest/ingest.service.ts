@@ -227,7 +227,7 @@ export class IngestService {
     const materials =
       lineCount > 0 ? await this.unavailableAs503(() => this.materials.get()) : new Set<string>();
     const results: BatchLineResult[] = [];
-    const toStore: { result: number; event: NewEvent; record: RecordIdentity }[] = [];
+    const toStore: { result: number; raw: Buffer; event: NewEvent; record: RecordIdentity }[] = [];
     const rejected: QuarantineEntry[] = [];
     const origin = { signature: null, batchId, batchLine: 0 };
     for (let i = 0; i < lineCount; i++) {
@@ -276,7 +276,7 @@ export class IngestService {
         );
         continue;
       }
-      toStore.push({ result: results.length, event: checked.event, record: checked.record });
+      toStore.push({ result: results.length, raw: lineRaw, event: checked.event, record: checked.record });
       results.push({ line: lineNo, id, status: 'accepted' });
     }
 
@@ -303,7 +303,8 @@ export class IngestService {
               s.event.batchLine!,
               receivedAt,
               [{ pointer: '', message: conflictDetail(s.record, o) }],
-              s.event.sealedBody,
+              // The line's bytes (sealed once by batchReject), not the already sealed body.
+              s.raw,
               s.event.contentSha256,
             ),
           );
