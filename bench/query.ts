@@ -4,7 +4,7 @@
  * sheet of a party with 10,000 trades in the month p95 < 200 ms).
  *
  *   npx tsx bench/query.ts [--trades 200000] [--duration 10] [--warmup 2] [--connections 20]
- *                          [--database URL] [--keep]
+ *                          [--database URL] [--api-processes N] [--keep]
  *   full size: --trades 1000000
  *
  * Builds the synthetic data of bench/synthetic.ts, starts `retrace serve api` in a child process,
@@ -51,7 +51,9 @@ import {
   selfPeakRssMiB,
   sleep,
   startApi,
+  startChild,
   table,
+  waitHttp,
 } from './support';
 import { buildSynthetic, type SyntheticInfo, sampleTrades } from './synthetic';
 
@@ -65,14 +67,16 @@ const f = flags(
     'hot-party': { type: 'string' },
     'sheet-requests': { type: 'string', default: '100' },
     'api-pool-size': { type: 'string' },
+    'api-processes': { type: 'string', default: '1' },
   },
-  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--sheet-requests N] [--database URL --hot-party KEY] [--keep]',
+  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--sheet-requests N] [--database URL --hot-party KEY] [--api-processes N] [--keep]',
 );
 const trades = intFlag(f.trades, 'trades', 1000, 20_000_000);
 const duration = intFlag(f.duration, 'duration', 1, 600);
 const warmup = intFlag(f.warmup, 'warmup', 0, 60);
 const connections = intFlag(f.connections, 'connections', 1, 500);
 const sheetRequests = intFlag(f['sheet-requests'], 'sheet-requests', 1, 100_000);
+const apiProcesses = intFlag(f['api-processes'], 'api-processes', 1, 64);
 
 let env: BenchEnv | null = null;
 let api: Child | null = null;
@@ -137,7 +141,15 @@ async function main(): Promise<void> {
   ].map((t) => t.id);
 
   const port = await freePort();
-  api = await startApi(env, port, f['api-pool-size'] ? { PG_POOL_SIZE: f['api-pool-size'] } : {});
+  const apiEnv: Record<string, string> = f['api-pool-size'] ? { PG_POOL_SIZE: f['api-pool-size'] } : {};
+  if (apiProcesses === 1) api = await startApi(env, port, apiEnv);
+  else {
+    // `serve api --processes N`: API CPU and peak RSS below are the primary's only.
+    api = startChild('api', 'src/main.ts', ['serve', 'api', '--processes', String(apiProcesses)], {
+      ...env.childEnv({ PORT: String(port), ...apiEnv }),
+    });
+    await waitHttp(`http://127.0.0.1:${port}/healthz`, api);
+  }
   const url = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${token}` };
   let n = 0;
@@ -282,7 +294,7 @@ async function main(): Promise<void> {
   const figures = {
     benchmark: 'query',
     machine: machineInfo(),
-    parameters: { trades, duration_s: duration, warmup_s: warmup, connections },
+    parameters: { trades, duration_s: duration, warmup_s: warmup, connections, api_processes: apiProcesses },
     data: info ?? { reused: env.databaseUrl, hot_party: hot },
     endpoints: results,
     in_process: direct,

@@ -121,9 +121,10 @@ export function auditEntryHash(
  * Appends entries in one transaction, in the given order. Concurrent appenders (any number of
  * API processes) must not fork the chain, so each transaction takes a transaction-scoped
  * advisory lock, reads the last hash and takes its ids while holding it, and commits: the lock is
- * held for two short statements and the commit. The lock is taken in its own statement because a
- * READ COMMITTED statement sees only what was committed before it started — reading the last hash
- * in the same statement as the lock could miss the previous holder's row.
+ * held for two short statements (ids and last hash in one, then the INSERT) and the commit. The
+ * lock is taken in its own statement because a READ COMMITTED statement sees only what was
+ * committed before it started — reading the last hash in the same statement as the lock could
+ * miss the previous holder's row.
  *
  * The caller batches (see Auditor): under load one lock acquisition carries many entries.
  */
@@ -136,18 +137,14 @@ export async function appendAuditEntries(
   const entries = inputs.map(sanitize);
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${AUDIT_APPEND_LOCK})`.execute(trx);
+    // The ids and the last hash in one statement (one round trip less while the lock is held).
     // Raw SQL: kysely has no nextval over an identity column's sequence.
-    const ids = await sql<{ id: bigint }>`
-      SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id
-      FROM generate_series(1, ${entries.length}::int)`.execute(trx);
-    const last = await trx
-      .selectFrom('audit_log')
-      .select('hash')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const sortedIds = ids.rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    let prev: Buffer = last?.hash ?? GENESIS_HASH;
+    const head = await sql<{ ids: bigint[]; last: Buffer | null }>`
+      SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))
+                   FROM generate_series(1, ${entries.length}::int)) AS ids,
+             (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS last`.execute(trx);
+    const sortedIds = head.rows[0]!.ids.map((id) => BigInt(id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    let prev: Buffer = head.rows[0]!.last ?? GENESIS_HASH;
     const rows = entries.map((e, i) => {
       const id = sortedIds[i]!;
       const hash = auditEntryHash(chainKey, prev, { ...e, id });
