@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 /**
  * JSON with object keys sorted at every level: equal content gives equal bytes. Hashes of this
  * text are stored (event content, audit chain, rule fingerprints), so its output must never
- * change; test/http/ingest-canonical.test.ts checks it against the first, plainer definition.
+ * change; test/http/ingest-equivalence.test.ts checks it against the first, plainer definition.
  * Written with loops and string appends: it runs for every ingested event.
  */
 export function canonicalJson(value: unknown): string {

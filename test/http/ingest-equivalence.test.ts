@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { envelopeSchema, parseEvent } from '../../src/domain/events';
 import { canonicalJson, contentHash, sha256 } from '../../src/ingest/canonical';
 
 /** The first definition of canonical JSON: stored hashes were computed with it. */
@@ -45,5 +46,35 @@ describe('canonical JSON (content hashes of stored events depend on it)', () => 
     expect(canonicalJson(a)).toBe(canonicalJson(b));
     expect(contentHash('x', b.data)).toEqual(createHash('sha256').update(canonicalJson(a)).digest());
     expect(sha256(Buffer.from('abc'))).toEqual(createHash('sha256').update('abc').digest());
+  });
+});
+
+describe('the envelope check of parseEvent', () => {
+  it('rejects `data` exactly when the documented envelope schema does, with the same messages', () => {
+    const materials = new Set(['FE_HEAVY']);
+    const missing = Symbol('missing');
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue(), fc.constant(missing)),
+        fc.constantFrom('trade.created', 'party.registered', 'nope'),
+        (data, type) => {
+          const body: Record<string, unknown> = { type, timestamp: '2026-10-02T08:15:00+08:00' };
+          if (data !== missing) body.data = data;
+          const documented = envelopeSchema.safeParse(body);
+          const rejectsData =
+            !documented.success && documented.error.issues.some((i) => i.path[0] === 'data');
+          const r = parseEvent(body, { materials });
+          const atData = r.ok ? [] : r.errors.filter((e) => e.pointer === '/data').map((e) => e.message);
+          const want =
+            data === missing
+              ? 'is required'
+              : data === null
+                ? 'must be an object, not null'
+                : 'must be an object';
+          expect(atData).toEqual(rejectsData ? [want] : []);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
   });
 });
