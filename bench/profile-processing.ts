@@ -2,7 +2,8 @@
  * Where processing time goes: ingests a simulated data set through the real IngestService
  * (NDJSON batches), then runs the workers' processing functions in this process — events, then
  * allocation — and prints the time of each stage. Run with `node --cpu-prof --import tsx` to get
- * a CPU profile. Its own database and Redis prefix, dropped at the end.
+ * a CPU profile; `--statements` times each statement of the processing stage; `--batch N` sets
+ * the events per transaction (default: the workers' MAX_EVENTS_PER_JOB). Its own database and Redis prefix, dropped at the end.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -12,11 +13,35 @@ import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import { IngestService } from '../src/ingest/ingest.service';
 import { allocateDirtyStream, DEFAULT_STREAMS_PER_TRANSACTION } from '../src/processing/allocate';
 import { processEvents } from '../src/processing/events';
+import { MAX_EVENTS_PER_JOB } from '../src/queue/jobs';
 import { insertPlatform } from '../src/repositories/platforms.repository';
 import { createRuntime } from '../src/runtime';
 import { generateDataset } from '../src/simulate/generator';
 
-const scale = Number(process.argv[2] ?? 1);
+const args = process.argv.slice(2);
+const scale = Number(args[0] && !args[0].startsWith('--') ? args[0] : 1);
+// --statements: count and time every statement of the processing stage by its SQL text (the
+// client's query is wrapped in this process only; the server's pg_stat_statements needs a restart).
+const batchArg = args.indexOf('--batch');
+const batchSize = batchArg >= 0 ? Number(args[batchArg + 1]) : MAX_EVENTS_PER_JOB;
+const statements = args.includes('--statements') ? new Map<string, { n: number; ms: number }>() : null;
+let recording = false;
+if (statements) {
+  const query = pg.Client.prototype.query as (...a: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...a: unknown[]) {
+    const text = typeof a[0] === 'string' ? a[0] : ((a[0] as { text?: string })?.text ?? '?');
+    const r = query.apply(this, a);
+    if (!recording || !(r instanceof Promise)) return r;
+    const t0 = performance.now();
+    const key = text.replace(/\s+/g, ' ').slice(0, 110);
+    return r.finally(() => {
+      const s = statements.get(key) ?? { n: 0, ms: 0 };
+      s.n++;
+      s.ms += performance.now() - t0;
+      statements.set(key, s);
+    });
+  } as typeof pg.Client.prototype.query;
+}
 const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/retrace';
 const url = new URL(base);
 url.pathname = `/retrace_bench_profile_${process.pid}`;
@@ -59,8 +84,9 @@ try {
     await ingest.ingestBatch('prof', { id: `b${i}`, timestamp: null, signature: null }, body, new Date());
   }
   const ingestMs = performance.now() - t;
-  const ctx = { db: rt.db, keyring: rt.keyring, tolerances: DEFAULT_TOLERANCES, log: rt.log, batchSize: 500 };
+  const ctx = { db: rt.db, keyring: rt.keyring, tolerances: DEFAULT_TOLERANCES, log: rt.log, batchSize };
   t = performance.now();
+  recording = true;
   let batches = 0;
   for (;;) {
     const r = await processEvents(ctx, 'prof', ['-']);
@@ -68,6 +94,7 @@ try {
     batches++;
   }
   const processMs = performance.now() - t;
+  recording = false;
   t = performance.now();
   const dirty = await rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
   for (const d of dirty)
@@ -85,6 +112,15 @@ try {
       end_to_end_per_s: Math.round((n / (processMs + allocateMs)) * 1000),
     }),
   );
+  if (statements) {
+    const all = [...statements.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const total = all.reduce((s, [, v]) => s + v.n, 0);
+    console.log(
+      `statements in processing: ${total} (${(total / Math.max(1, batches)).toFixed(1)} per transaction)`,
+    );
+    for (const [k, v] of all)
+      console.log(`${String(v.n).padStart(6)} ${v.ms.toFixed(0).padStart(7)} ms  ${k}`);
+  }
 } finally {
   await rt.close();
   const admin = new URL(base);

@@ -11,6 +11,7 @@ import { invoiceKeyOf } from '../domain/events';
 import { canonicalInvoiceNo } from '../domain/ids';
 import { parseKg, parseMoney, parseQuantity, parseRate } from '../domain/money';
 import type { Keyring } from '../security/keys';
+import { columnsOf, insertFromUnnest } from './bulk';
 import type { TradeKey } from './context';
 import type { PartyCollector } from './parties';
 
@@ -82,11 +83,28 @@ export async function applyPayments(
       declared_trade_ids: [...new Set(d.trade_ids)].sort(),
     };
   });
-  await db
-    .insertInto('payments')
-    .values(rows)
-    .onConflict((oc) => oc.columns(['platform', 'payment_id']).doNothing())
-    .execute();
+  await insertFromUnnest(
+    'payments',
+    columnsOf(rows, {
+      platform: 'text',
+      payment_id: 'text',
+      event_id: 'text',
+      paid_at: 'timestamptz',
+      amount_fen: 'bigint',
+      channel: 'text',
+      payer_name: 'text',
+      payer_account_enc: 'bytea',
+      payer_account_bidx: 'bytea',
+      payer_key: 'text',
+      payee_name: 'text',
+      payee_account_enc: 'bytea',
+      payee_account_bidx: 'bytea',
+      payee_key: 'text',
+      serial_no: 'text',
+      declared_trade_ids: 'text[]',
+    }),
+    'ON CONFLICT (platform, payment_id) DO NOTHING',
+  ).execute(db);
   const links = rows.flatMap((r) =>
     r.declared_trade_ids.map((t) => ({
       platform: r.platform,
@@ -96,13 +114,11 @@ export async function applyPayments(
     })),
   );
   if (links.length > 0) {
-    await db
-      .insertInto('payment_links')
-      .values(links)
-      .onConflict((oc) =>
-        oc.columns(['platform', 'payment_id', 'trade_id']).doUpdateSet({ basis: 'declared' }),
-      )
-      .execute();
+    await insertFromUnnest(
+      'payment_links',
+      columnsOf(links, { platform: 'text', payment_id: 'text', trade_id: 'text', basis: 'text' }),
+      "ON CONFLICT (platform, payment_id, trade_id) DO UPDATE SET basis = 'declared'",
+    ).execute(db);
   }
   for (const r of rows) {
     for (const t of r.declared_trade_ids) effects.trades.push({ platform: r.platform, tradeId: t });
@@ -118,19 +134,24 @@ export async function applyPaymentReversals(
 ): Promise<DocumentEffects> {
   const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
   if (docs.length === 0) return effects;
-  await db
-    .insertInto('payment_reversals')
-    .values(
-      docs.map(({ platform, eventId, data: d }) => ({
-        platform,
-        payment_id: d.payment_id,
-        event_id: eventId,
-        reversed_at: new Date(d.reversed_at),
-        reason: d.reason,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['platform', 'payment_id']).doNothing())
-    .execute();
+  const reversalRows = docs.map(({ platform, eventId, data: d }) => ({
+    platform,
+    payment_id: d.payment_id,
+    event_id: eventId,
+    reversed_at: new Date(d.reversed_at),
+    reason: d.reason,
+  }));
+  await insertFromUnnest(
+    'payment_reversals',
+    columnsOf(reversalRows, {
+      platform: 'text',
+      payment_id: 'text',
+      event_id: 'text',
+      reversed_at: 'timestamptz',
+      reason: 'text',
+    }),
+    'ON CONFLICT (platform, payment_id) DO NOTHING',
+  ).execute(db);
   const linked = await sql<{ platform: string; trade_id: string }>`
     SELECT l.platform, l.trade_id FROM payment_links l
     JOIN unnest(${docs.map((d) => d.platform)}::text[], ${docs.map((d) => d.data.payment_id)}::text[]) AS k(platform, payment_id)
@@ -142,28 +163,42 @@ export async function applyPaymentReversals(
 export async function applyWeighings(db: Db, docs: readonly Doc<WeighingData>[]): Promise<DocumentEffects> {
   const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
   if (docs.length === 0) return effects;
-  await db
-    .insertInto('weighings')
-    .values(
-      docs.map(({ platform, eventId, data: d }) => ({
-        platform,
-        weighing_id: d.weighing_id,
-        event_id: eventId,
-        ticket_no: d.ticket_no,
-        trade_id: d.trade_id,
-        site_code: d.site.code,
-        site_division: d.site.division,
-        site_lat: d.site.location ? String(d.site.location.lat) : null,
-        site_lon: d.site.location ? String(d.site.location.lon) : null,
-        vehicle_plate: d.vehicle_plate,
-        gross_g: parseKg(d.gross_kg)!,
-        tare_g: parseKg(d.tare_kg)!,
-        net_g: parseKg(d.net_kg)!,
-        weighed_at: new Date(d.weighed_at),
-      })),
-    )
-    .onConflict((oc) => oc.columns(['platform', 'weighing_id']).doNothing())
-    .execute();
+  const rows = docs.map(({ platform, eventId, data: d }) => ({
+    platform,
+    weighing_id: d.weighing_id,
+    event_id: eventId,
+    ticket_no: d.ticket_no,
+    trade_id: d.trade_id,
+    site_code: d.site.code,
+    site_division: d.site.division,
+    site_lat: d.site.location ? String(d.site.location.lat) : null,
+    site_lon: d.site.location ? String(d.site.location.lon) : null,
+    vehicle_plate: d.vehicle_plate,
+    gross_g: parseKg(d.gross_kg)!,
+    tare_g: parseKg(d.tare_kg)!,
+    net_g: parseKg(d.net_kg)!,
+    weighed_at: new Date(d.weighed_at),
+  }));
+  await insertFromUnnest(
+    'weighings',
+    columnsOf(rows, {
+      platform: 'text',
+      weighing_id: 'text',
+      event_id: 'text',
+      ticket_no: 'text',
+      trade_id: 'text',
+      site_code: 'text',
+      site_division: 'text',
+      site_lat: 'numeric',
+      site_lon: 'numeric',
+      vehicle_plate: 'text',
+      gross_g: 'bigint',
+      tare_g: 'bigint',
+      net_g: 'bigint',
+      weighed_at: 'timestamptz',
+    }),
+    'ON CONFLICT (platform, weighing_id) DO NOTHING',
+  ).execute(db);
   effects.trades.push(...docs.map((d) => ({ platform: d.platform, tradeId: d.data.trade_id })));
   return effects;
 }
@@ -243,11 +278,26 @@ export async function applyInvoices(
       };
     }),
   ];
-  await db
-    .insertInto('invoices')
-    .values(rows)
-    .onConflict((oc) => oc.columns(['platform', 'invoice_no']).doNothing())
-    .execute();
+  await insertFromUnnest(
+    'invoices',
+    columnsOf(rows, {
+      platform: 'text',
+      invoice_no: 'text',
+      event_id: 'text',
+      kind: 'text',
+      issued_at: 'timestamptz',
+      seller_key: 'text',
+      buyer_key: 'text',
+      original_invoice_no: 'text',
+      declared_trade_ids: 'text[]',
+      total_ex_tax_fen: 'bigint',
+      total_tax_fen: 'bigint',
+      total_fen: 'bigint',
+      lines: 'jsonb',
+      materials: 'text[]',
+    }),
+    'ON CONFLICT (platform, invoice_no) DO NOTHING',
+  ).execute(db);
   const links = rows.flatMap((r) =>
     r.declared_trade_ids.map((t) => ({
       platform: r.platform,
@@ -257,13 +307,11 @@ export async function applyInvoices(
     })),
   );
   if (links.length > 0) {
-    await db
-      .insertInto('invoice_links')
-      .values(links)
-      .onConflict((oc) =>
-        oc.columns(['platform', 'invoice_no', 'trade_id']).doUpdateSet({ basis: 'declared' }),
-      )
-      .execute();
+    await insertFromUnnest(
+      'invoice_links',
+      columnsOf(links, { platform: 'text', invoice_no: 'text', trade_id: 'text', basis: 'text' }),
+      "ON CONFLICT (platform, invoice_no, trade_id) DO UPDATE SET basis = 'declared'",
+    ).execute(db);
   }
   for (const r of rows) {
     for (const t of r.declared_trade_ids) effects.trades.push({ platform: r.platform, tradeId: t });

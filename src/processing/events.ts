@@ -105,37 +105,25 @@ async function processInTransaction(
   eventIds: readonly string[],
 ): Promise<ProcessResult> {
   const { db, keyring } = ctx;
-  const rows: LoadedEvent[] = await db
-    .selectFrom('inbound_events')
-    .select(['event_id', 'event_type', 'event_ts', 'raw_body', 'received_at'])
-    .where('platform', '=', platform)
-    .where('event_id', 'in', eventIds)
-    .where('state', '=', 'pending')
-    .orderBy('event_id')
-    .forUpdate()
-    .skipLocked()
-    .execute();
+  // The job's own events, and other pending events of the platform (oldest first, up to the batch
+  // size) taken along in the same statement: each transaction costs about the same whatever its
+  // size, so many small jobs (single webhook events arrive a few at a time) are folded into few
+  // large ones. Their own jobs then find them processed and skip. Raw SQL: two locking selects
+  // (FOR UPDATE SKIP LOCKED) in one round trip.
+  const extra = Math.max(0, (ctx.batchSize ?? 0) - eventIds.length);
+  const loaded = await sql<LoadedEvent & { own: boolean }>`
+    WITH own AS (
+      SELECT event_id, event_type, event_ts, raw_body, received_at FROM inbound_events
+      WHERE platform = ${platform} AND event_id = ANY(${eventIds}::text[]) AND state = 'pending'
+      ORDER BY event_id FOR UPDATE SKIP LOCKED),
+    more AS (
+      SELECT event_id, event_type, event_ts, raw_body, received_at FROM inbound_events
+      WHERE ${extra} > 0 AND platform = ${platform} AND state = 'pending' AND event_id <> ALL(${eventIds}::text[])
+      ORDER BY received_at LIMIT ${extra} FOR UPDATE SKIP LOCKED)
+    SELECT *, true AS own FROM own UNION ALL SELECT *, false AS own FROM more`.execute(db);
+  const rows: LoadedEvent[] = loaded.rows;
   const result = emptyResult();
-  result.skipped = eventIds.length - rows.length;
-  // Take along other pending events of the platform (oldest first, up to the batch size): each
-  // transaction costs about the same whatever its size, so many small jobs (single webhook
-  // events arrive a few at a time) are folded into few large ones. Their own jobs then find
-  // them processed and skip.
-  const extra = Math.max(0, (ctx.batchSize ?? 0) - rows.length);
-  if (extra > 0) {
-    const more: LoadedEvent[] = await db
-      .selectFrom('inbound_events')
-      .select(['event_id', 'event_type', 'event_ts', 'raw_body', 'received_at'])
-      .where('platform', '=', platform)
-      .where('state', '=', 'pending')
-      .where('event_id', 'not in', eventIds.length > 0 ? eventIds : [''])
-      .orderBy('received_at')
-      .limit(extra)
-      .forUpdate()
-      .skipLocked()
-      .execute();
-    rows.push(...more);
-  }
+  result.skipped = eventIds.length - loaded.rows.filter((r) => r.own).length;
   if (rows.length === 0) return result;
 
   const parties = new PartyCollector(keyring);
@@ -267,11 +255,7 @@ async function processInTransaction(
       last_error: null,
     }))
     .where('platform', '=', platform)
-    .where(
-      'event_id',
-      'in',
-      rows.map((r) => r.event_id),
-    )
+    .where('event_id', '=', sql<string>`ANY(${rows.map((r) => r.event_id)}::text[])`)
     .execute();
 
   result.processed = rows.length;

@@ -2,8 +2,25 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { apportion, computeFlows, type FlowInvoice, type FlowPayment } from '../domain/flows';
 import type { Tolerances } from '../domain/tolerances';
+import { columnsOf, insertFromUnnest } from './bulk';
 import { type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
+
+/** Every column but the key takes the new row's value. */
+const FLOW_UPDATE = [
+  'payment_status',
+  'weighing_status',
+  'invoice_status',
+  'overall',
+  'paid_fen',
+  'weighed_g',
+  'invoiced_fen',
+  'invoiced_g',
+  'differences',
+  'updated_at',
+]
+  .map((c) => `${c} = excluded.${c}`)
+  .join(', ');
 
 /**
  * Recomputes the four-flow statuses of the given trades from everything linked to them now.
@@ -168,24 +185,24 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
       updated_at: new Date(),
     };
   });
-  await db
-    .insertInto('trade_flows')
-    .values(rows)
-    .onConflict((oc) =>
-      oc.columns(['platform', 'trade_id']).doUpdateSet((eb) => ({
-        payment_status: eb.ref('excluded.payment_status'),
-        weighing_status: eb.ref('excluded.weighing_status'),
-        invoice_status: eb.ref('excluded.invoice_status'),
-        overall: eb.ref('excluded.overall'),
-        paid_fen: eb.ref('excluded.paid_fen'),
-        weighed_g: eb.ref('excluded.weighed_g'),
-        invoiced_fen: eb.ref('excluded.invoiced_fen'),
-        invoiced_g: eb.ref('excluded.invoiced_g'),
-        differences: eb.ref('excluded.differences'),
-        updated_at: eb.ref('excluded.updated_at'),
-      })),
-    )
-    .execute();
+  await insertFromUnnest(
+    'trade_flows',
+    columnsOf(rows, {
+      platform: 'text',
+      trade_id: 'text',
+      payment_status: 'text',
+      weighing_status: 'text',
+      invoice_status: 'text',
+      overall: 'text',
+      paid_fen: 'bigint',
+      weighed_g: 'bigint',
+      invoiced_fen: 'bigint',
+      invoiced_g: 'bigint',
+      differences: 'jsonb',
+      updated_at: 'timestamptz',
+    }),
+    `ON CONFLICT (platform, trade_id) DO UPDATE SET ${FLOW_UPDATE}`,
+  ).execute(db);
   return rows.length;
 }
 

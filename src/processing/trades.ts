@@ -3,6 +3,7 @@ import type { Db } from '../db/database';
 import type { Party, TradeData } from '../domain/events';
 import { parseMoney, parseQuantity } from '../domain/money';
 import { currentTradeState } from '../domain/trade-state';
+import { columnsOf, insertFromUnnest } from './bulk';
 import { type StreamKey, streamKeyString, type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
 import type { PartyCollector } from './parties';
@@ -31,6 +32,31 @@ export interface TradeVersionInput {
   receivedAt: Date;
   data: StoredTradeData | { trade_id: string; version: number; reason: string };
 }
+
+/** Every column but the key takes the new row's value. */
+const TRADE_UPDATE = [
+  'version',
+  'status',
+  'occurred_at',
+  'seller_key',
+  'buyer_key',
+  'seller_kind',
+  'seller_division',
+  'buyer_division',
+  'site_code',
+  'site_division',
+  'site_lat',
+  'site_lon',
+  'total_fen',
+  'quantity_g',
+  'materials',
+  'tax_treatment',
+  'lines',
+  'upstream',
+  'updated_at',
+]
+  .map((c) => `${c} = excluded.${c}`)
+  .join(', ');
 
 export interface DirtyStream extends StreamKey {
   from: Date;
@@ -83,22 +109,20 @@ export async function applyTradeVersions(
   inputs: readonly TradeVersionInput[],
 ): Promise<{ trades: TradeKey[]; dirty: DirtyStream[] }> {
   if (inputs.length === 0) return { trades: [], dirty: [] };
-  await db
-    .insertInto('trade_versions')
-    .values(
-      inputs.map((v) => ({
-        platform: v.platform,
-        trade_id: v.tradeId,
-        version: v.version,
-        kind: v.kind,
-        event_id: v.eventId,
-        event_ts: v.eventTs,
-        data: JSON.stringify(v.data),
-        received_at: v.receivedAt,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['platform', 'trade_id', 'version']).doNothing())
-    .execute();
+  await insertFromUnnest(
+    'trade_versions',
+    [
+      { name: 'platform', type: 'text', values: inputs.map((v) => v.platform) },
+      { name: 'trade_id', type: 'text', values: inputs.map((v) => v.tradeId) },
+      { name: 'version', type: 'int', values: inputs.map((v) => v.version) },
+      { name: 'kind', type: 'text', values: inputs.map((v) => v.kind) },
+      { name: 'event_id', type: 'text', values: inputs.map((v) => v.eventId) },
+      { name: 'event_ts', type: 'timestamptz', values: inputs.map((v) => v.eventTs) },
+      { name: 'data', type: 'jsonb', values: inputs.map((v) => JSON.stringify(v.data)) },
+      { name: 'received_at', type: 'timestamptz', values: inputs.map((v) => v.receivedAt) },
+    ],
+    'ON CONFLICT (platform, trade_id, version) DO NOTHING',
+  ).execute(db);
 
   const keys = uniqueTrades(inputs.map((v) => ({ platform: v.platform, tradeId: v.tradeId })));
   await lockKeys(db, 'trade', keys.map(tradeKeyString));
@@ -141,12 +165,9 @@ export async function applyTradeVersions(
   }
   const divisions = new Map<string, string>();
   if (partyKeys.size > 0) {
-    const rows = await db
-      .selectFrom('parties')
-      .select(['party_key', 'division'])
-      .where('party_key', 'in', [...partyKeys])
-      .execute();
-    for (const r of rows) divisions.set(r.party_key, r.division);
+    const rows = await sql<{ party_key: string; division: string }>`
+      SELECT party_key, division FROM parties WHERE party_key = ANY(${[...partyKeys]}::text[])`.execute(db);
+    for (const r of rows.rows) divisions.set(r.party_key, r.division);
   }
 
   const tradeRows = [];
@@ -217,33 +238,33 @@ export async function applyTradeVersions(
   }
 
   if (tradeRows.length > 0) {
-    await db
-      .insertInto('trades')
-      .values(tradeRows)
-      .onConflict((oc) =>
-        oc.columns(['platform', 'trade_id']).doUpdateSet((eb) => ({
-          version: eb.ref('excluded.version'),
-          status: eb.ref('excluded.status'),
-          occurred_at: eb.ref('excluded.occurred_at'),
-          seller_key: eb.ref('excluded.seller_key'),
-          buyer_key: eb.ref('excluded.buyer_key'),
-          seller_kind: eb.ref('excluded.seller_kind'),
-          seller_division: eb.ref('excluded.seller_division'),
-          buyer_division: eb.ref('excluded.buyer_division'),
-          site_code: eb.ref('excluded.site_code'),
-          site_division: eb.ref('excluded.site_division'),
-          site_lat: eb.ref('excluded.site_lat'),
-          site_lon: eb.ref('excluded.site_lon'),
-          total_fen: eb.ref('excluded.total_fen'),
-          quantity_g: eb.ref('excluded.quantity_g'),
-          materials: eb.ref('excluded.materials'),
-          tax_treatment: eb.ref('excluded.tax_treatment'),
-          lines: eb.ref('excluded.lines'),
-          upstream: eb.ref('excluded.upstream'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
+    await insertFromUnnest(
+      'trades',
+      columnsOf(tradeRows, {
+        platform: 'text',
+        trade_id: 'text',
+        version: 'int',
+        status: 'text',
+        occurred_at: 'timestamptz',
+        seller_key: 'text',
+        buyer_key: 'text',
+        seller_kind: 'text',
+        seller_division: 'text',
+        buyer_division: 'text',
+        site_code: 'text',
+        site_division: 'text',
+        site_lat: 'numeric',
+        site_lon: 'numeric',
+        total_fen: 'bigint',
+        quantity_g: 'bigint',
+        materials: 'text[]',
+        tax_treatment: 'text',
+        lines: 'jsonb',
+        upstream: 'jsonb',
+        updated_at: 'timestamptz',
+      }),
+      `ON CONFLICT (platform, trade_id) DO UPDATE SET ${TRADE_UPDATE}`,
+    ).execute(db);
   }
 
   // Stream entries: only what changed marks a stream dirty, from the earliest time involved.
@@ -298,10 +319,24 @@ export async function applyTradeVersions(
     );
   }
   if (toInsert.length > 0) {
-    await db
-      .insertInto('stream_entries')
-      .values(toInsert.map((e) => ({ ...e, claims: JSON.stringify(e.claims) })))
-      .execute();
+    await insertFromUnnest(
+      'stream_entries',
+      columnsOf(
+        toInsert.map((e) => ({ ...e, claims: JSON.stringify(e.claims) })),
+        {
+          party_key: 'text',
+          material: 'text',
+          role: 'text',
+          platform: 'text',
+          trade_id: 'text',
+          occurred_at: 'timestamptz',
+          quantity_g: 'bigint',
+          amount_fen: 'bigint',
+          claims: 'jsonb',
+        },
+      ),
+      '',
+    ).execute(db);
   }
   return { trades: keys, dirty: [...dirty.values()] };
 }
