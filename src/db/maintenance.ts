@@ -9,6 +9,7 @@ const PLANNED_TABLES = [
   'stream_entries',
   'allocations',
   'sale_results',
+  'purchase_remainders',
   'payments',
   'payment_links',
   'weighings',
