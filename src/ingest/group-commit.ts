@@ -1,8 +1,5 @@
 export interface GroupCommitOptions {
-  /**
-   * How long the first item of a group waits for company. 0: only until the event loop has run
-   * the callbacks that are ready now (setImmediate), i.e. the requests that arrived together.
-   */
+  /** How long the first item of a group waits for company. */
   maxDelayMs: number;
   /** A group is written at once when it reaches this size. */
   maxItems: number;
@@ -10,9 +7,6 @@ export interface GroupCommitOptions {
    * Groups being written at the same time. With 1, writes are serial and everything that
    * arrives meanwhile forms the next group: right for an append that is serialised anyway (the
    * audit log's hash chain), where parallel writes would only hold connections waiting on a lock.
-   * With a small number (ingestion), the load sets the group size: while the writes are busy,
-   * the next group grows, so there are fewer, larger transactions (fewer WAL flushes, fewer
-   * queue calls) just when the database is the bottleneck.
    */
   maxInFlight?: number;
 }
@@ -24,8 +18,7 @@ export interface GroupCommitOptions {
  */
 export class GroupCommitter<T, R> {
   private pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  /** Cancels the scheduled flush, if one is scheduled. */
-  private cancelTimer: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
 
   constructor(
@@ -37,22 +30,14 @@ export class GroupCommitter<T, R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (this.pending.length >= this.opts.maxItems) this.flush();
-      else if (!this.cancelTimer) {
-        if (this.opts.maxDelayMs > 0) {
-          const t = setTimeout(() => this.flush(), this.opts.maxDelayMs);
-          this.cancelTimer = () => clearTimeout(t);
-        } else {
-          const t = setImmediate(() => this.flush());
-          this.cancelTimer = () => clearImmediate(t);
-        }
-      }
+      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.opts.maxDelayMs);
     });
   }
 
   private flush(): void {
-    if (this.cancelTimer) {
-      this.cancelTimer();
-      this.cancelTimer = null;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
     // At the in-flight limit the group keeps growing; the write in progress flushes it when done.
     if (this.inFlight >= (this.opts.maxInFlight ?? Number.POSITIVE_INFINITY)) return;

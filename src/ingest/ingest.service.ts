@@ -42,12 +42,12 @@ export interface IngestDeps {
 }
 
 /**
- * Group commit of single events: the first request of a group waits only for those that arrived
- * with it (maxDelayMs 0); while 2 groups are being written the next one grows. Measured with
- * bench/ingest.ts: lower latency at 50 connections than a 2 ms timer with unlimited parallel
- * writes, and fewer, larger transactions.
+ * Group commit of single events: requests within 2 ms share one INSERT. (Flushing on
+ * setImmediate instead let a request take a pooled connection whose socket PostgreSQL had just
+ * closed, before the pool saw the close: node-postgres then emits an 'error' on a checked-out
+ * client that nobody listens to, and the process dies — test/http/ingest-durability.test.ts.)
  */
-const SINGLE_EVENT_GROUPS = { maxDelayMs: 0, maxItems: 500, maxInFlight: 2 };
+const SINGLE_EVENT_GROUPS = { maxDelayMs: 2, maxItems: 500 };
 
 export interface WebhookHeaders {
   id: string | null;
