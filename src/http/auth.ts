@@ -102,39 +102,63 @@ export interface AuthDeps {
   now?: () => number;
   /**
    * How long a verified token is trusted without asking the database again, in ms (default 0:
-   * every request asks). A token revoked or rotated, or an officer disabled, by another process
-   * (the `retrace officer` CLI) keeps working for at most this long — `serve api` uses
-   * OFFICER_TOKEN_CACHE_MS (src/http/server.ts). Only successful verifications are kept.
+   * every request asks). Only successful verifications are kept. `serve api` uses
+   * OFFICER_TOKEN_CACHE_MS with `tokenChanges`, so a token revoked or rotated, or an officer
+   * disabled, by another process (the `retrace officer` CLI) stops working as soon as the change
+   * commits; without `tokenChanges` it keeps working for at most this long.
    */
   tokenCacheTtlMs?: number;
+  /** Token changes heard from other processes: the cache empties on each (see OfficerTokenCache). */
+  tokenChanges?: TokenChanges;
 }
 
 /** Entries kept at most by `OfficerTokenCache`; past that it starts afresh (no unbounded growth). */
 const TOKEN_CACHE_MAX = 10_000;
 
+/** What the cache needs to hear of token changes made by other processes (src/http/token-revocations.ts). */
+export interface TokenChanges {
+  readonly listening: boolean;
+  onChange(fn: () => void): () => void;
+}
+
 /**
  * Verified tokens for a short time, keyed by the token's keyed hash (the raw token is not kept).
- * Per process: a disabled officer or revoked token stops working everywhere within the TTL.
+ * With `changes` (as `serve api` runs it), the cache is emptied as soon as any officer's tokens or
+ * status change, and not used at all while those changes cannot be heard; the TTL bounds what a
+ * missed notification could cost. Without it, a revoked token keeps working for at most the TTL.
  */
 export class OfficerTokenCache {
   private readonly entries = new Map<string, { officer: OfficerRecord; until: number }>();
+  /** Bumped on every change: a lookup that began before it must not fill the cache. */
+  private generation = 0;
 
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    private readonly changes?: TokenChanges,
+  ) {
+    changes?.onChange(() => this.clear());
+  }
+
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+  }
 
   async verify(token: string): Promise<OfficerRecord | null> {
-    if (this.ttlMs <= 0) return findOfficerByToken(this.db, this.keyring, token);
+    if (this.ttlMs <= 0 || (this.changes && !this.changes.listening)) {
+      return findOfficerByToken(this.db, this.keyring, token);
+    }
     const key = hashOfficerToken(this.keyring, token).toString('base64');
     const t = this.now();
     const hit = this.entries.get(key);
     if (hit && hit.until > t) return hit.officer;
     if (hit) this.entries.delete(key);
+    const generation = this.generation;
     const officer = await findOfficerByToken(this.db, this.keyring, token);
-    if (officer) {
+    if (officer && generation === this.generation && (!this.changes || this.changes.listening)) {
       if (this.entries.size >= TOKEN_CACHE_MAX) this.entries.clear();
       this.entries.set(key, { officer, until: t + this.ttlMs });
     }
@@ -226,7 +250,13 @@ export function authenticate(deps: AuthDeps): MiddlewareHandler<AppEnv> {
     deps.now,
   );
   const clientIp: (c: Context<AppEnv>) => string = deps.clientIp ?? socketClientIp;
-  const tokens = new OfficerTokenCache(deps.db, deps.keyring, deps.tokenCacheTtlMs ?? 0, deps.now);
+  const tokens = new OfficerTokenCache(
+    deps.db,
+    deps.keyring,
+    deps.tokenCacheTtlMs ?? 0,
+    deps.now,
+    deps.tokenChanges,
+  );
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined || header === '') return unauthorized(c, false);

@@ -6,7 +6,7 @@ import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
 import type { Keyring } from '../security/keys';
 import { type App, createBaseApp } from './app';
-import { officerGate } from './auth';
+import { officerGate, type TokenChanges } from './auth';
 import { registerAnomalies } from './routes/anomalies';
 import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
@@ -27,6 +27,8 @@ export interface AppDeps {
   auditor?: Auditor;
   /** See `AuthDeps.tokenCacheTtlMs` (src/http/auth.ts); default 0, no cache. */
   tokenCacheTtlMs?: number;
+  /** See `AuthDeps.tokenChanges` (src/http/auth.ts). */
+  tokenChanges?: TokenChanges;
 }
 
 export const OPENAPI_INFO = {
@@ -57,6 +59,7 @@ export function createApp(deps: AppDeps): App {
       auditor,
       log: deps.log,
       tokenCacheTtlMs: deps.tokenCacheTtlMs,
+      tokenChanges: deps.tokenChanges,
     }),
   );
   registerOps(app, deps);

@@ -4,10 +4,13 @@ import { IngestService } from '../ingest/ingest.service';
 import type { Logger } from '../log';
 import type { Runtime } from '../runtime';
 import { createApp } from './create-app';
+import { TokenRevocations } from './token-revocations';
 
 /**
- * How long `serve api` trusts a verified officer token before asking the database again (ms). A
- * token revoked or rotated, or an officer disabled, stops working within this time (docs/api.md).
+ * How long `serve api` trusts a verified officer token before asking the database again (ms). The
+ * cache is emptied as soon as any officer's tokens or status change (PostgreSQL NOTIFY, see
+ * src/http/token-revocations.ts) and bypassed while that cannot be heard; the TTL only bounds the
+ * cost of a notification lost in between (docs/api.md).
  */
 export const OFFICER_TOKEN_CACHE_MS = 5_000;
 
@@ -22,6 +25,8 @@ export async function runApi(rt: Runtime): Promise<void> {
     metrics: rt.metrics,
     log: rt.log,
   });
+  const tokenChanges = new TokenRevocations(rt.config.databaseUrl, rt.log);
+  await tokenChanges.start();
   const app = createApp({
     db: rt.db,
     queues: rt.queues,
@@ -31,6 +36,7 @@ export async function runApi(rt: Runtime): Promise<void> {
     keyring: rt.keyring,
     redisPrefix: rt.config.redisPrefix,
     tokenCacheTtlMs: OFFICER_TOKEN_CACHE_MS,
+    tokenChanges,
   });
   const server = serve({ fetch: app.fetch, port: rt.config.port, hostname: '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
@@ -49,6 +55,7 @@ export async function runApi(rt: Runtime): Promise<void> {
     process.once('SIGINT', stop);
   });
   await ingest.close();
+  await tokenChanges.close();
   await rt.close();
 }
 

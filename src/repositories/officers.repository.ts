@@ -99,6 +99,16 @@ export async function insertOfficer(
 }
 
 /**
+ * NOTIFY channel for changes to officers' tokens or status; API processes empty their token
+ * caches when they hear it (src/http/token-revocations.ts). Sent inside the changing transaction,
+ * so PostgreSQL delivers it exactly when the change commits.
+ */
+export const OFFICER_TOKENS_CHANNEL = 'retrace_officer_tokens';
+
+const notifyTokensChanged = (db: Db, login: string) =>
+  sql`SELECT pg_notify(${OFFICER_TOKENS_CHANNEL}, ${login})`.execute(db);
+
+/**
  * Revokes every active token of the officer and issues a new one. Returns it, or null when there
  * is no such officer. The row lock serialises two rotations of the same officer.
  */
@@ -122,6 +132,7 @@ export async function rotateOfficerToken(db: Db, keyring: Keyring, login: string
       .insertInto('officer_tokens')
       .values({ token_hash: hashOfficerToken(keyring, token), officer: login })
       .execute();
+    await notifyTokensChanged(trx, login);
     return token;
   });
 }
@@ -150,6 +161,7 @@ export async function setOfficerStatus(
         .where('revoked_at', 'is', null)
         .execute();
     }
+    await notifyTokensChanged(trx, login);
     return true;
   });
 }

@@ -3,6 +3,7 @@ import { Auditor } from '../../src/audit/audit';
 import { type App, createBaseApp } from '../../src/http/app';
 import { addAuditSubjects, officerGate, ROLES_FOR, requireRole } from '../../src/http/auth';
 import { OFFICER_TOKEN_CACHE_MS } from '../../src/http/server';
+import { TokenRevocations } from '../../src/http/token-revocations';
 import { rotateOfficerToken, setOfficerStatus } from '../../src/repositories/officers.repository';
 import { createTestContext, type TestContext } from '../support/context';
 import { addOfficer, bearer } from '../support/officers';
@@ -88,5 +89,85 @@ describe('officer token cache', () => {
   it('unknown tokens are not cached and still count as failures', async () => {
     expect(await whoami(`rt_${'a'.repeat(43)}`)).toBe(401);
     expect(await whoami(`rt_${'a'.repeat(43)}`)).toBe(401);
+  });
+});
+
+describe('officer token cache with change notifications (as serve api runs it)', () => {
+  let notifiedApp: App;
+  let changes: TokenRevocations;
+  const realNow = 1_000_000;
+
+  beforeAll(async () => {
+    changes = new TokenRevocations(ctx.databaseUrl, undefined, 50);
+    await changes.start();
+    notifiedApp = createBaseApp({ log: ctx.rt.log, metrics: ctx.rt.metrics });
+    notifiedApp.use(
+      '/v1/*',
+      officerGate({
+        db: ctx.rt.db,
+        keyring: ctx.rt.keyring,
+        redis: ctx.rt.queues.redis,
+        redisPrefix: ctx.redisPrefix,
+        auditor: new Auditor({ db: ctx.rt.db, keyring: ctx.rt.keyring }),
+        // A frozen clock: only a notification can end a cached entry here.
+        now: () => realNow,
+        tokenCacheTtlMs: TTL,
+        tokenChanges: changes,
+        clientIp: () => '127.0.0.1',
+      }),
+    );
+    notifiedApp.get('/v1/test/whoami', requireRole(...ROLES_FOR.readRecords), (c) =>
+      c.json({ login: c.get('officer')!.login }),
+    );
+  });
+  afterAll(async () => changes.close());
+
+  const ask = async (token: string) =>
+    (await notifiedApp.request('/v1/test/whoami', { headers: bearer(token) })).status;
+  /** The notification travels PostgreSQL → this process's listening connection: wait for it. */
+  const heard = () =>
+    new Promise<void>((resolve) => {
+      const off = changes.onChange(() => {
+        off();
+        resolve();
+      });
+    });
+
+  it('listens', () => expect(changes.listening).toBe(true));
+
+  it('a disabled officer stops working as soon as the change commits, before the cache time', async () => {
+    const o = await addOfficer(ctx);
+    expect(await ask(o.token)).toBe(200);
+    expect(await ask(o.token)).toBe(200); // cached
+    const notified = heard();
+    await setOfficerStatus(ctx.rt.db, o.login, 'disabled');
+    await notified;
+    expect(await ask(o.token)).toBe(401);
+  });
+
+  it('a rotated token stops working as soon as the change commits', async () => {
+    const o = await addOfficer(ctx);
+    expect(await ask(o.token)).toBe(200);
+    const notified = heard();
+    const fresh = await rotateOfficerToken(ctx.rt.db, ctx.rt.keyring, o.login);
+    await notified;
+    expect(await ask(o.token)).toBe(401);
+    expect(await ask(fresh!)).toBe(200);
+  });
+
+  it('without a listening connection the cache is not used', async () => {
+    const o = await addOfficer(ctx);
+    await changes.close();
+    expect(changes.listening).toBe(false);
+    expect(await ask(o.token)).toBe(200);
+    // Disabled behind the cache's back (no one hears it): the next request still asks the database.
+    await ctx.rt.db
+      .updateTable('officers')
+      .set({ status: 'disabled' })
+      .where('login', '=', o.login)
+      .execute();
+    expect(await ask(o.token)).toBe(401);
+    await changes.start();
+    expect(changes.listening).toBe(true);
   });
 });
