@@ -8,10 +8,47 @@ import { evaluateDirtyPeriod, tickDataClocks } from '../src/rules/scheduling';
 import type { Keyring } from '../src/security/keys';
 
 /**
+ * Rule evaluations a worker process runs at once, whatever the number of partitions. Each one
+ * holds a whole month's facts (trades from 90 days before the month, payments, allocations…) in
+ * memory; with one consumer per partition a process evaluated up to four months at once, which
+ * took its RSS from ~340 to ~470 MiB. A waiting job holds no claim on its period (the claim is
+ * taken after the wait), so other processes can evaluate it meanwhile.
+ */
+export const MAX_EVALUATIONS_PER_PROCESS = 1;
+
+/** A counting semaphore: `run` waits for a free slot, in arrival order. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly slots: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.slots) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next waiter (active stays the same), or free it.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+/**
  * rules.evaluate: evaluates a marked period until no newer mark remains.
  * rules.tick (job scheduler): marks the data clocks' current periods.
  */
-export function createRulesProcessor(deps: { db: Db; keyring: Keyring; queues: EventQueues; log: Logger }) {
+export function createRulesProcessor(deps: {
+  db: Db;
+  keyring: Keyring;
+  queues: EventQueues;
+  log: Logger;
+  maxEvaluations?: number;
+}) {
+  const limiter = new Limiter(deps.maxEvaluations ?? MAX_EVALUATIONS_PER_PROCESS);
   return async (job: Job) => {
     if (job.name === 'rules.tick') {
       JOBS['rules.tick'].schema.parse(job.data);
@@ -20,11 +57,8 @@ export function createRulesProcessor(deps: { db: Db; keyring: Keyring; queues: E
       return { marked: marks.length };
     }
     const { period } = JOBS['rules.evaluate'].schema.parse(job.data);
-    const result = await evaluateDirtyPeriod(
-      deps.db,
-      period,
-      (p) => evaluatePeriod(deps.db, deps.keyring, p),
-      deps.log,
+    const result = await limiter.run(() =>
+      evaluateDirtyPeriod(deps.db, period, (p) => evaluatePeriod(deps.db, deps.keyring, p), deps.log),
     );
     if (result.postponed) {
       // Processing is still busy: look again a little later (the mark stays, so the sweep would too).
