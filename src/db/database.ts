@@ -48,6 +48,10 @@ export function createPool(opts: DbOptions): pg.Pool {
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => {});
+  // A checked-out client whose socket closes emits 'error' with only the pool's idle listener
+  // removed: without one of its own that would crash the process. The running query still fails
+  // (and the client is discarded on release), so nothing is hidden by listening here.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
