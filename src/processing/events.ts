@@ -34,6 +34,30 @@ import {
   uniqueTrades,
 } from './trades';
 
+/**
+ * PostgreSQL errors that say only that another transaction got in the way — a deadlock (two
+ * batches touching the same new parties or documents in different orders), a serialization
+ * failure, or a unique violation raced by a concurrent insert: the batch as a whole is worth
+ * running again once the other transaction has finished, rather than falling back to one
+ * transaction per event.
+ */
+const CONCURRENCY_ERRORS = new Set(['40P01', '40001', '23505']);
+export const CONCURRENCY_RETRIES = 3;
+
+export async function withConcurrencyRetry<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (attempt > CONCURRENCY_RETRIES || typeof code !== 'string' || !CONCURRENCY_ERRORS.has(code))
+        throw err;
+      // The winner is committing: a short random pause keeps the two from meeting again.
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * attempt));
+    }
+  }
+}
+
 /** After this many failed attempts an event is set aside as 'dead' with its error. */
 export const MAX_EVENT_ATTEMPTS = 5;
 
@@ -74,9 +98,9 @@ export async function processEvents(
   eventIds: readonly string[],
 ): Promise<ProcessResult> {
   try {
-    return await ctx.db
-      .transaction()
-      .execute((trx) => processInTransaction({ ...ctx, db: trx }, platform, eventIds));
+    return await withConcurrencyRetry(() =>
+      ctx.db.transaction().execute((trx) => processInTransaction({ ...ctx, db: trx }, platform, eventIds)),
+    );
   } catch (err) {
     if (eventIds.length === 1) return recordFailure(ctx.db, platform, eventIds[0]!, err);
     ctx.log.warn(

@@ -58,7 +58,10 @@ export class PartyCollector {
 
   /**
    * First appearance names the party until master data arrives (a registered name always wins);
-   * existing rows are not touched, so concurrent batches never fight over them.
+   * existing rows are not touched, so concurrent batches never fight over them. No conflict
+   * target: a person has two unique keys (party key and the id number's blind index, both from
+   * the id number), and a concurrent insert of the same person may meet either first — with
+   * `ON CONFLICT (party_key)` a race on the blind index would be an error, not a no-op.
    */
   async flush(db: Db): Promise<void> {
     if (this.rows.size === 0) return;
@@ -67,7 +70,7 @@ export class PartyCollector {
       INSERT INTO parties (party_key, kind, name, division, id_number_enc, id_bidx)
       SELECT * FROM unnest(${r.map((x) => x.key)}::text[], ${r.map((x) => x.kind)}::text[], ${r.map((x) => x.name)}::text[],
         ${r.map((x) => x.division)}::text[], ${r.map((x) => x.idEnc)}::bytea[], ${r.map((x) => x.idBidx)}::bytea[])
-      ON CONFLICT (party_key) DO NOTHING`.execute(db);
+      ON CONFLICT DO NOTHING`.execute(db);
   }
 }
 
