@@ -7,6 +7,7 @@ import {
   divisionsReportedSince,
   findStaleReports,
   latestDataClock,
+  processingBacklog,
 } from '../repositories/reports.repository';
 import { SCHEDULED_DIVISIONS } from './labels';
 import { requestReport } from './report.service';
@@ -21,7 +22,9 @@ import { requestReport } from './report.service';
  * the latest event time any platform has sent — has passed its end: a platform still catching up
  * on the month (a backfill, an outage) would otherwise get a report of half a month. Until then
  * the handler waits (returns `waiting`), and the sweep's catch-up produces the reports as soon as
- * the data clock passes the end.
+ * the data clock passes the end. It waits too while processing is behind (events pending, or
+ * streams waiting for allocation, for over BACKLOG_SECONDS): a backfill that has just carried the
+ * data clock past the end is still being reconciled, and the report would show half of it.
  *
  * Once per period, whatever happens:
  * - requests are idempotent per (kind, division, period, data version) — a lock per (kind,
@@ -38,6 +41,8 @@ import { requestReport } from './report.service';
 
 /** The sweep waits this long after the scheduled moment before it catches up. */
 export const CATCH_UP_AFTER_MS = 15 * 60_000;
+/** Work left this long means a backlog: scheduled reports wait for it (live work takes seconds). */
+export const BACKLOG_SECONDS = 30;
 /** A report queued or running for this long is handed to the queue again. */
 export const STALE_REPORT_SECONDS = 120;
 
@@ -84,6 +89,14 @@ export async function produceScheduledReports(
     deps.log?.info(
       { period, data_clock: clock?.toISOString() ?? null },
       'scheduled reports wait for the data clock',
+    );
+    return { period, waiting: true, reports: [] };
+  }
+  const backlog = await processingBacklog(deps.db, BACKLOG_SECONDS);
+  if (backlog.pendingEvents || backlog.dirtyStreams) {
+    deps.log?.info(
+      { period, pending_events: backlog.pendingEvents, dirty_streams: backlog.dirtyStreams },
+      'scheduled reports wait for processing to catch up',
     );
     return { period, waiting: true, reports: [] };
   }

@@ -176,6 +176,26 @@ export async function latestDataClock(db: Db): Promise<Date | null> {
   return (row?.clock as Date | null | undefined) ?? null;
 }
 
+/**
+ * Whether processing is behind: events still pending, or streams still waiting for allocation,
+ * since more than `olderThanSeconds` ago. Live traffic is processed within seconds, so only a
+ * backlog (a backfill, workers that were down) leaves work that old.
+ */
+export async function processingBacklog(
+  db: Db,
+  olderThanSeconds: number,
+): Promise<{ pendingEvents: boolean; dirtyStreams: boolean }> {
+  const r = await sql<{ events: boolean; streams: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM inbound_events WHERE state = 'pending'
+                     AND received_at < now() - make_interval(secs => ${olderThanSeconds})) AS events,
+           EXISTS (SELECT 1 FROM stream_dirty
+                     WHERE marked_at < now() - make_interval(secs => ${olderThanSeconds})) AS streams`.execute(
+    db,
+  );
+  const row = r.rows[0]!;
+  return { pendingEvents: row.events, dirtyStreams: row.streams };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reports
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { createRedis } from '../../src/queue/redis';
 import { SCHEDULED_DIVISIONS } from '../../src/reports/labels';
 import { renderReport, requestReport } from '../../src/reports/report.service';
 import {
+  BACKLOG_SECONDS,
   CATCH_UP_AFTER_MS,
   lastClosedPeriod,
   produceScheduledReports,
@@ -110,6 +111,46 @@ describe('once per period', () => {
       .updateTable('platform_clocks')
       .set({ data_clock: new Date('2026-11-01T00:05:00+08:00') })
       .execute();
+  });
+
+  it('waits while processing is behind (a backfill still being reconciled)', async () => {
+    const ev = await ctx.rt.db
+      .selectFrom('inbound_events')
+      .select(['platform', 'event_id', 'state', 'received_at'])
+      .orderBy('event_id')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    const setEvent = (state: string, receivedAt: Date) =>
+      ctx.rt.db
+        .updateTable('inbound_events')
+        .set({ state, received_at: receivedAt })
+        .where('platform', '=', ev.platform)
+        .where('event_id', '=', ev.event_id)
+        .execute();
+    // A pending event received a minute ago: a backlog. A pending event received just now is live
+    // traffic and does not hold reports up.
+    await setEvent('pending', new Date(Date.now() - 2 * BACKLOG_SECONDS * 1000));
+    expect(await produceScheduledReports(deps(), '2026-10')).toEqual({
+      period: '2026-10',
+      waiting: true,
+      reports: [],
+    });
+    const swept = await sweepReports(deps(), new Date('2026-11-02T00:00:00+08:00'));
+    expect(swept.caughtUp).toBeNull();
+    expect(await reportsOf('2026-10')).toEqual([]);
+    // Likewise a stream waiting for allocation for a minute.
+    await setEvent(ev.state, ev.received_at as Date);
+    await ctx.rt.db
+      .insertInto('stream_dirty')
+      .values({
+        party_key: 'backlog-test',
+        material: 'steel_scrap',
+        dirty_from: new Date('2026-10-01T00:00:00Z'),
+        marked_at: new Date(Date.now() - 2 * BACKLOG_SECONDS * 1000),
+      })
+      .execute();
+    expect((await produceScheduledReports(deps(), '2026-10')).waiting).toBe(true);
+    await ctx.rt.db.deleteFrom('stream_dirty').where('party_key', '=', 'backlog-test').execute();
   });
 
   it('two workers running the monthly job at once produce and render each report once', async () => {
