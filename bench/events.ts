@@ -6,6 +6,12 @@ import { progress } from './support';
 export const EVENTS_PER_SCALE_3_MONTHS = 12_300;
 
 /**
+ * The largest scale one dataset is generated at: beyond it the simulator's name pools run dry
+ * ("could not find a fresh firm"), so bigger pools come from several seeds.
+ */
+export const MAX_SCALE = 10;
+
+/**
  * Simulator events for a platform: at least `count` of them, from as many seeds as needed (each
  * seed's record ids carry their own tag, so different seeds never collide). Each dataset is in
  * the order a platform sends it (by event time).
@@ -17,7 +23,8 @@ export function eventPool(
 ): SimEvent[] {
   const months = opts.months ?? 3;
   const scale =
-    opts.scale ?? Math.min(50, Math.max(0.1, Math.ceil((count / EVENTS_PER_SCALE_3_MONTHS) * 10) / 10));
+    opts.scale ??
+    Math.min(MAX_SCALE, Math.max(0.1, Math.ceil((count / EVENTS_PER_SCALE_3_MONTHS) * 10) / 10));
   const out: SimEvent[] = [];
   for (let seed = 1; out.length < count && seed <= 100; seed++) {
     const t = performance.now();

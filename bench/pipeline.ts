@@ -30,7 +30,14 @@
  */
 import { sql } from 'kysely';
 import type { SimEvent } from '../src/simulate/generator';
-import { EVENTS_PER_SCALE_3_MONTHS, eventPool, postBatch, signedHeaders, singleBody } from './events';
+import {
+  EVENTS_PER_SCALE_3_MONTHS,
+  eventPool,
+  MAX_SCALE,
+  postBatch,
+  signedHeaders,
+  singleBody,
+} from './events';
 import { runLoad } from './load';
 import {
   type BenchEnv,
@@ -345,9 +352,15 @@ async function runPass(pass: 'rules' | 'no-rules', events: readonly SimEvent[]) 
 async function main(): Promise<void> {
   const total = backlogEvents + steadyRate * steadyDuration;
   // 15% over: the count per scale varies with the seed, and one seed keeps the steady events the
-  // continuation (in time) of the backlog.
-  const scale = Math.min(50, Math.ceil((total / EVENTS_PER_SCALE_3_MONTHS) * 1.15 * 10) / 10);
-  const events = eventPool(PLATFORM, total, { scale });
+  // continuation (in time) of the backlog. Past MAX_SCALE the simulator runs out of names, so a
+  // bigger data set covers more months instead.
+  const needed = total * 1.15;
+  const months = Math.max(3, Math.ceil((3 * needed) / (EVENTS_PER_SCALE_3_MONTHS * MAX_SCALE)));
+  const scale = Math.min(
+    MAX_SCALE,
+    Math.ceil((needed / ((EVENTS_PER_SCALE_3_MONTHS * months) / 3)) * 10) / 10,
+  );
+  const events = eventPool(PLATFORM, total, { scale, months });
   if (events.length < total) throw new Error(`the data set has ${events.length} events, ${total} needed`);
   const results: Awaited<ReturnType<typeof runPass>>[] = [];
   for (const p of passes) results.push(await runPass(p as 'rules' | 'no-rules', events));
