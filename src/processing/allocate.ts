@@ -209,11 +209,10 @@ async function reallocateMarked(db: Db, marks: readonly Mark[], log?: Logger): P
   return done.reduce((n, c) => n + c.sales.length, 0);
 }
 
-const streamArrays = (jobs: readonly { stream: StreamKey; cut: Date }[]) => [
-  jobs.map((j) => j.stream.partyKey),
-  jobs.map((j) => j.stream.material),
-  jobs.map((j) => j.cut.toISOString()),
-];
+/** The streams with their cuts as a table `s(party_key, material, cut)` to join against. */
+const streamsTable = (jobs: readonly { stream: StreamKey; cut: Date }[]) =>
+  sql`unnest(${jobs.map((j) => j.stream.partyKey)}::text[], ${jobs.map((j) => j.stream.material)}::text[],
+    ${jobs.map((j) => j.cut.toISOString())}::timestamptz[]) AS s(party_key, material, cut)`;
 
 /**
  * Reads what each stream's cut needs, for all the streams at once, and allocates them:
@@ -232,7 +231,6 @@ async function computeAllocations(
   jobs: readonly Job[],
 ): Promise<{ job: Job; result: Computed | StreamInputError }[]> {
   const cuts = jobs.map((j) => ({ ...j, cut: j.from ?? BEGINNING }));
-  const [parties, materials, cutIso] = streamArrays(cuts);
   const entries = await sql<{
     party_key: string;
     material: string;
@@ -244,7 +242,7 @@ async function computeAllocations(
     claims: ClaimJson[];
   }>`
     SELECT e.party_key, e.material, e.role, e.platform, e.trade_id, e.occurred_at, e.quantity_g, e.claims
-    FROM unnest(${parties}::text[], ${materials}::text[], ${cutIso}::timestamptz[]) AS s(party_key, material, cut)
+    FROM ${streamsTable(cuts)}
     JOIN stream_entries e ON e.party_key = s.party_key AND e.material = s.material AND e.occurred_at >= s.cut`.execute(
     db,
   );
@@ -280,7 +278,7 @@ async function computeAllocations(
 
   const incremental = cuts.filter((j) => j.from !== null);
   if (incremental.length > 0) {
-    const [ip, im, ic] = streamArrays(incremental);
+    const streams = streamsTable(incremental);
     const taken = await sql<{
       party_key: string;
       material: string;
@@ -289,7 +287,7 @@ async function computeAllocations(
       g: bigint;
     }>`
       SELECT a.party_key, a.material, a.purchase_platform, a.purchase_trade_id, sum(a.quantity_g)::int8 AS g
-      FROM unnest(${ip}::text[], ${im}::text[], ${ic}::timestamptz[]) AS s(party_key, material, cut)
+      FROM ${streams}
       JOIN allocations a ON a.party_key = s.party_key AND a.material = s.material AND a.sale_at >= s.cut
       GROUP BY 1, 2, 3, 4`.execute(db);
     for (const t of taken.rows) {
@@ -311,7 +309,7 @@ async function computeAllocations(
       remaining_g: bigint;
     }>`
       SELECT r.party_key, r.material, r.platform, r.trade_id, r.occurred_at, r.quantity_g, r.remaining_g
-      FROM unnest(${ip}::text[], ${im}::text[], ${ic}::timestamptz[]) AS s(party_key, material, cut)
+      FROM ${streams}
       JOIN purchase_remainders r ON r.party_key = s.party_key AND r.material = s.material
         AND r.occurred_at < s.cut AND r.remaining_g > 0
       UNION
@@ -358,9 +356,7 @@ async function computeAllocations(
  */
 async function writeAllocations(db: Db, computed: readonly Computed[]): Promise<void> {
   if (computed.length === 0) return;
-  const [parties, materials, cutIso] = streamArrays(computed.map((c) => ({ stream: c.stream, cut: c.cut })));
-  const streamsCte = sql`SELECT * FROM unnest(${parties}::text[], ${materials}::text[], ${cutIso}::timestamptz[])
-    AS s(party_key, material, cut)`;
+  const streamsCte = sql`SELECT * FROM ${streamsTable(computed)}`;
 
   // Declared and FIFO parts from one purchase are separate rows (basis is part of the key).
   const a = computed.flatMap((c) => {

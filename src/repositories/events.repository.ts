@@ -1,5 +1,6 @@
 import { type QueryResult, sql } from 'kysely';
 import type { Db } from '../db/database';
+import { packBytes } from '../db/packed-bytes';
 
 export interface NewEvent {
   platform: string;
@@ -61,35 +62,19 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
   });
 
   const r = reps.map((i) => events[i]!);
-  // unnest() turns parallel arrays into rows: one round trip for the whole group. The byte
-  // columns travel as ONE binary parameter each (node-postgres sends a Buffer in binary), cut
-  // into rows by offset: a bytea[] parameter would be hex text, twice the size, built and parsed
-  // character by character on both sides.
-  const hashes = Buffer.concat(r.map((e) => e.contentSha256));
-  const bodies = Buffer.concat(r.map((e) => e.sealedBody));
-  const hashAt = new Array<number>(r.length);
-  const hashLen = new Array<number>(r.length);
-  const bodyAt = new Array<number>(r.length);
-  const bodyLen = new Array<number>(r.length);
-  let h = 1;
-  let b = 1;
-  r.forEach((e, k) => {
-    hashAt[k] = h;
-    hashLen[k] = e.contentSha256.length;
-    h += e.contentSha256.length;
-    bodyAt[k] = b;
-    bodyLen[k] = e.sealedBody.length;
-    b += e.sealedBody.length;
-  });
+  // unnest() turns parallel arrays into rows: one round trip for the whole group; the byte
+  // columns as one binary parameter each (packBytes).
+  const hashes = packBytes(r.map((e) => e.contentSha256));
+  const bodies = packBytes(r.map((e) => e.sealedBody));
   const columns = sql`
     SELECT k.platform, k.event_id, k.event_type, k.event_ts, k.record_kind, k.record_key, k.record_version,
-      substring(${hashes}::bytea FROM k.hash_at FOR k.hash_len), substring(${bodies}::bytea FROM k.body_at FOR k.body_len),
+      substring(${hashes.bytes}::bytea FROM k.hash_at FOR k.hash_len), substring(${bodies.bytes}::bytea FROM k.body_at FOR k.body_len),
       k.signature, k.batch_id, k.batch_line, k.received_at
     FROM unnest(
       ${r.map((e) => e.platform)}::text[], ${r.map((e) => e.eventId)}::text[], ${r.map((e) => e.eventType)}::text[],
       ${r.map((e) => e.eventTs.toISOString())}::timestamptz[], ${r.map((e) => e.recordKind)}::text[],
       ${r.map((e) => e.recordKey)}::text[], ${r.map((e) => e.recordVersion)}::int[],
-      ${hashAt}::int[], ${hashLen}::int[], ${bodyAt}::int[], ${bodyLen}::int[],
+      ${hashes.at}::int[], ${hashes.len}::int[], ${bodies.at}::int[], ${bodies.len}::int[],
       ${r.map((e) => (e.signature ? JSON.stringify(e.signature) : null))}::jsonb[],
       ${r.map((e) => e.batchId)}::text[], ${r.map((e) => e.batchLine)}::int[],
       ${r.map((e) => e.receivedAt.toISOString())}::timestamptz[])

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { packBytes } from '../db/packed-bytes';
 
 export interface QuarantineEntry {
   platform: string;
@@ -18,38 +19,27 @@ export interface QuarantineEntry {
 /**
  * Keeps rejected deliveries; a retried identical delivery is kept once. One statement whatever
  * the count (a batch may reject all of its 10,000 lines): rows travel as parallel arrays, and the
- * byte columns as one binary parameter each, cut by offset — a VALUES list would need 10
+ * byte columns as one binary parameter each (packBytes) — a VALUES list would need 10
  * parameters a row, and PostgreSQL takes at most 65,535 in a statement.
  */
 export async function quarantine(db: Db, entries: readonly QuarantineEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const bodies = Buffer.concat(entries.map((e) => e.sealedBody));
-  const hashes = Buffer.concat(entries.map((e) => e.contentSha256));
-  const bodyAt: number[] = [];
-  const hashAt: number[] = [];
-  let b = 1;
-  let h = 1;
-  for (const e of entries) {
-    bodyAt.push(b);
-    hashAt.push(h);
-    b += e.sealedBody.length;
-    h += e.contentSha256.length;
-  }
+  const bodies = packBytes(entries.map((e) => e.sealedBody));
+  const hashes = packBytes(entries.map((e) => e.contentSha256));
   // The unique index is on an expression (coalesce(event_id, '')), which the builder's
   // onConflict(columns) cannot name; unnest over arrays is not something the builder says either.
   await sql`
     INSERT INTO quarantined_events (platform, event_id, batch_id, batch_line, received_at, status, errors,
       raw_body, content_sha256, signature)
     SELECT k.platform, k.event_id, k.batch_id, k.batch_line, k.received_at, k.status, k.errors,
-      substring(${bodies}::bytea FROM k.body_at FOR k.body_len),
-      substring(${hashes}::bytea FROM k.hash_at FOR k.hash_len), k.signature
+      substring(${bodies.bytes}::bytea FROM k.body_at FOR k.body_len),
+      substring(${hashes.bytes}::bytea FROM k.hash_at FOR k.hash_len), k.signature
     FROM unnest(
       ${entries.map((e) => e.platform)}::text[], ${entries.map((e) => e.eventId)}::text[],
       ${entries.map((e) => e.batchId)}::text[], ${entries.map((e) => e.batchLine)}::int[],
       ${entries.map((e) => e.receivedAt.toISOString())}::timestamptz[], ${entries.map((e) => e.status)}::int[],
       ${entries.map((e) => JSON.stringify(e.errors).replaceAll('\\u0000', '\\ufffd'))}::jsonb[],
-      ${bodyAt}::int[], ${entries.map((e) => e.sealedBody.length)}::int[],
-      ${hashAt}::int[], ${entries.map((e) => e.contentSha256.length)}::int[],
+      ${bodies.at}::int[], ${bodies.len}::int[], ${hashes.at}::int[], ${hashes.len}::int[],
       ${entries.map((e) => (e.signature ? JSON.stringify(e.signature) : null))}::jsonb[])
       AS k(platform, event_id, batch_id, batch_line, received_at, status, errors,
            body_at, body_len, hash_at, hash_len, signature)
