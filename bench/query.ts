@@ -68,8 +68,10 @@ const f = flags(
     'sheet-requests': { type: 'string', default: '100' },
     'api-pool-size': { type: 'string' },
     'api-processes': { type: 'string', default: '1' },
+    only: { type: 'string' },
+    'no-in-process': { type: 'boolean', default: false },
   },
-  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--sheet-requests N] [--database URL --hot-party KEY] [--api-processes N] [--keep]',
+  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--sheet-requests N] [--database URL --hot-party KEY] [--api-processes N] [--only list,detail,chain,sheet,gate] [--no-in-process] [--keep]',
 );
 const trades = intFlag(f.trades, 'trades', 1000, 20_000_000);
 const duration = intFlag(f.duration, 'duration', 1, 600);
@@ -77,6 +79,12 @@ const warmup = intFlag(f.warmup, 'warmup', 0, 60);
 const connections = intFlag(f.connections, 'connections', 1, 500);
 const sheetRequests = intFlag(f['sheet-requests'], 'sheet-requests', 1, 100_000);
 const apiProcesses = intFlag(f['api-processes'], 'api-processes', 1, 64);
+const ENDPOINT_NAMES = ['list', 'detail', 'chain', 'sheet', 'gate'];
+const only = f.only === undefined ? ENDPOINT_NAMES : f.only.split(',');
+for (const name of only) {
+  if (!ENDPOINT_NAMES.includes(name))
+    throw new Error(`--only: unknown endpoint ${name} (${ENDPOINT_NAMES.join(', ')})`);
+}
 
 let env: BenchEnv | null = null;
 let api: Child | null = null;
@@ -181,7 +189,7 @@ async function main(): Promise<void> {
   ];
 
   const results: Record<string, unknown>[] = [];
-  for (const ep of endpoints) {
+  for (const ep of endpoints.filter((e) => only.includes(e.name.split(' ')[0]!))) {
     const next = () => ({ method: 'GET', path: ep.path(), headers });
     if (warmup > 0)
       await runLoad({
@@ -211,6 +219,9 @@ async function main(): Promise<void> {
       target_p95_ms: target,
       met: r.latency.p95_ms < target,
       api_cpu_share: round(cpu / r.seconds, 2),
+      // The API process's CPU time per answered request: the figure to compare across runs on a
+      // busy machine, where latencies move with the neighbours' load.
+      api_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, r.rps * r.seconds), 2),
       api_backends: backends,
     });
     // Requests still in flight when the run ends are not counted: let the server finish them.
@@ -225,10 +236,83 @@ async function main(): Promise<void> {
 
   // Where the time goes: the same work called in this process, one request at a time, without
   // HTTP, authentication or audit (the "gate (404)" endpoint above shows that part).
+  const direct: Record<string, unknown> = {};
+  if (!f['no-in-process'])
+    await inProcessTimings(env, direct, { stations, counties, detailIds, chainIds, hot });
+
+  const figures = {
+    benchmark: 'query',
+    machine: machineInfo(),
+    parameters: { trades, duration_s: duration, warmup_s: warmup, connections, api_processes: apiProcesses },
+    data: info ?? { reused: env.databaseUrl, hot_party: hot },
+    endpoints: results,
+    in_process: direct,
+    api_peak_rss_mib: apiRss,
+    bench_peak_rss_mib: selfPeakRssMiB(),
+    targets: Object.fromEntries(
+      results
+        .filter((r) => TARGETS[r.endpoint as string])
+        .map((r) => [`${r.endpoint}_p95_lt_${r.target_p95_ms}ms`, r.met]),
+    ),
+  };
+  report(
+    `Officer query API (${connections} concurrent officers)`,
+    table([
+      [
+        'endpoint',
+        'req/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'target p95',
+        'met',
+        'statuses',
+        'API CPU',
+        'API CPU ms/req',
+      ],
+      ...results.map((r) => [
+        r.endpoint as string,
+        r.rps as number,
+        r.p50_ms as number,
+        r.p95_ms as number,
+        r.p99_ms as number,
+        Number.isNaN(r.target_p95_ms) ? '' : `< ${r.target_p95_ms} ms`,
+        Number.isNaN(r.target_p95_ms) ? '' : r.met ? 'yes' : 'NO',
+        JSON.stringify(r.statuses),
+        r.api_cpu_share as number,
+        r.api_cpu_ms_per_request as number,
+      ]),
+    ]) +
+      '\n\nIn this process, sequential, no HTTP/auth/audit:\n' +
+      table([
+        ['work', 'n', 'p50 ms', 'p95 ms', 'max ms'],
+        ...Object.entries(direct)
+          .filter(([, v]) => (v as { p50_ms?: number }).p50_ms !== undefined)
+          .map(([k, v]) => {
+            const l = v as ReturnType<typeof latencySummary>;
+            return [k, l.n, l.p50_ms, l.p95_ms, l.max_ms];
+          }),
+      ]),
+    figures,
+  );
+}
+
+/** The same work as the endpoints, called in this process one request at a time. */
+async function inProcessTimings(
+  env: BenchEnv,
+  direct: Record<string, unknown>,
+  s: {
+    stations: readonly string[];
+    counties: readonly string[];
+    detailIds: readonly string[];
+    chainIds: readonly string[];
+    hot: string;
+  },
+): Promise<void> {
   progress('in-process timings (sequential)');
+  const { stations, counties, detailIds, chainIds, hot } = s;
   const db = env.rt.db;
   const scope = divisionFilter(officerScope({ divisions: ['440700'] }));
-  const direct: Record<string, unknown> = {};
   const time = async (name: string, count: number, fn: (i: number) => Promise<unknown>) => {
     for (let i = 0; i < Math.min(3, count); i++) await fn(i);
     const ms: number[] = [];
@@ -290,50 +374,6 @@ async function main(): Promise<void> {
       0,
     ),
   };
-
-  const figures = {
-    benchmark: 'query',
-    machine: machineInfo(),
-    parameters: { trades, duration_s: duration, warmup_s: warmup, connections, api_processes: apiProcesses },
-    data: info ?? { reused: env.databaseUrl, hot_party: hot },
-    endpoints: results,
-    in_process: direct,
-    api_peak_rss_mib: apiRss,
-    bench_peak_rss_mib: selfPeakRssMiB(),
-    targets: Object.fromEntries(
-      results
-        .filter((r) => TARGETS[r.endpoint as string])
-        .map((r) => [`${r.endpoint}_p95_lt_${r.target_p95_ms}ms`, r.met]),
-    ),
-  };
-  report(
-    `Officer query API (${connections} concurrent officers)`,
-    table([
-      ['endpoint', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'target p95', 'met', 'statuses', 'API CPU'],
-      ...results.map((r) => [
-        r.endpoint as string,
-        r.rps as number,
-        r.p50_ms as number,
-        r.p95_ms as number,
-        r.p99_ms as number,
-        Number.isNaN(r.target_p95_ms) ? '' : `< ${r.target_p95_ms} ms`,
-        Number.isNaN(r.target_p95_ms) ? '' : r.met ? 'yes' : 'NO',
-        JSON.stringify(r.statuses),
-        r.api_cpu_share as number,
-      ]),
-    ]) +
-      '\n\nIn this process, sequential, no HTTP/auth/audit:\n' +
-      table([
-        ['work', 'n', 'p50 ms', 'p95 ms', 'max ms'],
-        ...Object.entries(direct)
-          .filter(([, v]) => (v as { p50_ms?: number }).p50_ms !== undefined)
-          .map(([k, v]) => {
-            const l = v as ReturnType<typeof latencySummary>;
-            return [k, l.n, l.p50_ms, l.p95_ms, l.max_ms];
-          }),
-      ]),
-    figures,
-  );
 }
 
 await runBench(main, async () => {
