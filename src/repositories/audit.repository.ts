@@ -83,12 +83,33 @@ function maskIdLike(s: string): string {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-function sanitize(e: AuditEntryInput): AuditEntryInput {
+/**
+ * `auditText` of every string of a list, checked in one pass: the list itself when none needs
+ * cleaning (the usual case — a sheet's entry names 10,000 party keys, which are never cleaned).
+ * Joined with a newline, so a run of 17 digits, a NUL or a surrogate found in the whole lies in
+ * one element; any finding, or an element over MAX_TEXT, cleans element by element.
+ */
+export function auditTexts(list: readonly string[]): readonly string[] {
+  for (const s of list) if (s.length > MAX_TEXT) return list.map(auditText);
+  const all = list.join('\n');
+  return all.includes('\u0000') || NEEDS_CLEANING.test(all) ? list.map(auditText) : list;
+}
+
+/** An entry as stored and hashed: sanitised, with its lists and query as JSON text (written once). */
+interface SanitizedEntry extends AuditEntryInput {
+  queryJson: string;
+  partiesJson: string;
+  tradesJson: string;
+}
+
+function sanitize(e: AuditEntryInput): SanitizedEntry {
   // No prototype: a `__proto__` parameter is kept as data, like any other name.
   const query: AuditQuery = Object.create(null);
   for (const [k, v] of Object.entries(e.query)) {
     query[auditText(k)] = Array.isArray(v) ? v.map(auditText) : auditText(v);
   }
+  const parties = auditTexts(e.parties) as string[];
+  const trades = auditTexts(e.trades) as string[];
   return {
     ...e,
     actor: auditText(e.actor),
@@ -97,35 +118,80 @@ function sanitize(e: AuditEntryInput): AuditEntryInput {
     endpoint: auditText(e.endpoint),
     path: auditText(e.path),
     query,
-    parties: e.parties.map(auditText),
-    trades: e.trades.map(auditText),
+    parties,
+    trades,
     requestId: e.requestId === null ? null : auditText(e.requestId),
+    queryJson: canonicalJson(query),
+    partiesJson: stringListJson(parties),
+    tradesJson: stringListJson(trades),
   };
 }
 
+/**
+ * `canonicalJson` of a list: a list of strings has no keys to sort, so JSON.stringify gives the
+ * same text in one native call (a sheet's entry lists 10,000 parties). Anything else (an entry
+ * read back from a tampered row) goes through canonicalJson.
+ */
+function stringListJson(list: unknown): string {
+  if (Array.isArray(list) && list.every((x) => typeof x === 'string')) return JSON.stringify(list);
+  return canonicalJson(list);
+}
+
+/** An entry to hash; a sanitised one carries its lists and query as JSON already (see sanitize). */
+type HashableEntry = AuditEntryInput & { id: bigint } & Partial<
+    Pick<SanitizedEntry, 'queryJson' | 'partiesJson' | 'tradesJson'>
+  >;
+
 /** The chained hash of one entry. Field names are fixed here: changing them is a new version. */
-export function auditEntryHash(
-  chainKey: Buffer,
-  prevHash: Buffer,
-  e: AuditEntryInput & { id: bigint },
-): Buffer {
-  const body = canonicalJson({
-    v: 1,
-    id: e.id.toString(),
-    at: e.at.toISOString(),
-    actor: e.actor,
-    role: e.role,
-    method: e.method,
-    endpoint: e.endpoint,
-    path: e.path,
-    query: e.query,
-    status: e.status,
-    parties: e.parties,
-    trades: e.trades,
-    pii_unmasked: e.piiUnmasked,
-    request_id: e.requestId,
-  });
-  return createHmac('sha256', chainKey).update(prevHash).update(body, 'utf8').digest();
+export function auditEntryHash(chainKey: Buffer, prevHash: Buffer, e: HashableEntry): Buffer {
+  return createHmac('sha256', chainKey).update(prevHash).update(auditHashInput(e), 'utf8').digest();
+}
+
+const hashedFields = (e: AuditEntryInput & { id: bigint }) => ({
+  v: 1,
+  id: e.id.toString(),
+  at: e.at.toISOString(),
+  actor: e.actor,
+  role: e.role,
+  method: e.method,
+  endpoint: e.endpoint,
+  path: e.path,
+  query: e.query,
+  status: e.status,
+  parties: e.parties,
+  trades: e.trades,
+  pii_unmasked: e.piiUnmasked,
+  request_id: e.requestId,
+});
+
+/**
+ * The text the hash covers: canonicalJson (src/ingest/canonical.ts) of `hashedFields(e)`. For an
+ * entry of the usual shape it is written out with the keys already in canonical order, so only
+ * the query object is sorted and the party and trade lists are serialised once (a sheet's entry
+ * lists 10,000 parties; their JSON is also what the INSERT stores). Anything else (an entry read
+ * back from a tampered row) takes canonicalJson itself. test/audit/audit-hash.test.ts checks that
+ * both give the same text.
+ */
+export function auditHashInput(e: HashableEntry): string {
+  const usual =
+    typeof e.actor === 'string' &&
+    typeof e.role === 'string' &&
+    typeof e.method === 'string' &&
+    typeof e.endpoint === 'string' &&
+    typeof e.path === 'string' &&
+    typeof e.status === 'number' &&
+    typeof e.piiUnmasked === 'boolean' &&
+    (e.requestId === null || typeof e.requestId === 'string');
+  if (!usual) return canonicalJson(hashedFields(e));
+  const text = JSON.stringify;
+  return (
+    `{"actor":${text(e.actor)},"at":${text(e.at.toISOString())},"endpoint":${text(e.endpoint)}` +
+    `,"id":${text(e.id.toString())},"method":${text(e.method)}` +
+    `,"parties":${e.partiesJson ?? stringListJson(e.parties)},"path":${text(e.path)}` +
+    `,"pii_unmasked":${text(e.piiUnmasked)},"query":${e.queryJson ?? canonicalJson(e.query)}` +
+    `,"request_id":${text(e.requestId)},"role":${text(e.role)},"status":${text(e.status)}` +
+    `,"trades":${e.tradesJson ?? stringListJson(e.trades)},"v":1}`
+  );
 }
 
 /**
@@ -172,8 +238,8 @@ export async function appendAuditEntries(
         rows.map(
           ({ e, id, prevHash, hash }) =>
             sql`(${id}, ${e.at}, ${e.actor}, ${e.role}, ${e.method}, ${e.endpoint}, ${e.path},
-                 ${JSON.stringify(e.query)}::jsonb, ${e.status}, ${JSON.stringify(e.parties)}::jsonb,
-                 ${JSON.stringify(e.trades)}::jsonb, ${e.piiUnmasked}, ${e.requestId}, ${prevHash}, ${hash})`,
+                 ${e.queryJson}::jsonb, ${e.status}, ${e.partiesJson}::jsonb,
+                 ${e.tradesJson}::jsonb, ${e.piiUnmasked}, ${e.requestId}, ${prevHash}, ${hash})`,
         ),
       )}`.execute(trx);
     return rows.map((r) => ({ id: r.id, hash: r.hash }));

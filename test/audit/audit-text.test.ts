@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { auditText, cleanAuditText } from '../../src/repositories/audit.repository';
+import { auditText, auditTexts, cleanAuditText } from '../../src/repositories/audit.repository';
 
 /** auditText skips the cleaning of strings it cannot change: it must agree with the full cleaning. */
 describe('auditText fast path', () => {
@@ -25,6 +25,17 @@ describe('auditText fast path', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('cleans a list as cleaning each of its strings would (one pass when none needs it)', () => {
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 8 }), (list) => {
+        expect(auditTexts(list)).toEqual(list.map(auditText));
+      }),
+      { numRuns: 2000 },
+    );
+    const keys = ['91440703MA0000000H', 'np_abcdefghijklmnopqrstuvwxyz012345'];
+    expect(auditTexts(keys)).toBe(keys);
   });
 
   it('still masks a real id number and cuts long text', () => {
