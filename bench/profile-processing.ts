@@ -3,9 +3,16 @@
  * (NDJSON batches), then runs the workers' processing functions in this process — events, then
  * allocation — and prints the time of each stage. Run with `node --cpu-prof --import tsx` to get
  * a CPU profile; `--statements` times each statement of the processing stage; `--batch N` sets
- * the events per transaction (default: the workers' MAX_EVENTS_PER_JOB). Its own database and Redis prefix, dropped at the end.
+ * the events per transaction (default: the workers' MAX_EVENTS_PER_JOB). Its own database and Redis prefix, dropped at the end
+ * (`--keep` keeps the database).
+ *
+ * The machine is shared, so wall-clock rates are noisy; the CPU time of the stage — this process
+ * and the PostgreSQL backends serving its database (read from /proc, same machine) — is the
+ * steadier figure: on 2 cores, CPU per event bounds the rate.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { migrate } from '../src/db/migrator';
@@ -24,6 +31,8 @@ const scale = Number(args[0] && !args[0].startsWith('--') ? args[0] : 1);
 // client's query is wrapped in this process only; the server's pg_stat_statements needs a restart).
 const batchArg = args.indexOf('--batch');
 const batchSize = batchArg >= 0 ? Number(args[batchArg + 1]) : MAX_EVENTS_PER_JOB;
+// --keep: leave the database for a look at the plans (drop it yourself).
+const keep = args.includes('--keep');
 const statements = args.includes('--statements') ? new Map<string, { n: number; ms: number }>() : null;
 let recording = false;
 if (statements) {
@@ -63,6 +72,23 @@ try {
     name: 'profile',
     secretEnc: rt.keyring.encrypt('platform-secrets', 'whsec_x'),
   });
+  /** CPU ms so far of this process and of the PostgreSQL backends connected to the bench database. */
+  const cpuNow = async () => {
+    const { rows } = await sql<{ pid: number }>`
+      SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(rt.db);
+    const tick = 10; // ms per clock tick (USER_HZ 100)
+    let pgMs = 0;
+    for (const { pid } of rows) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        pgMs += (Number(f[11]) + Number(f[12])) * tick;
+      } catch {
+        // a backend that just exited, or PostgreSQL on another machine: counted as 0
+      }
+    }
+    const u = process.cpuUsage();
+    return { node: (u.user + u.system) / 1000, pg: pgMs };
+  };
   const data = generateDataset({ seed: 3, months: 3, scale, platform: 'prof' });
   const ingest = new IngestService({
     db: rt.db,
@@ -85,6 +111,7 @@ try {
   }
   const ingestMs = performance.now() - t;
   const ctx = { db: rt.db, keyring: rt.keyring, tolerances: DEFAULT_TOLERANCES, log: rt.log, batchSize };
+  const cpu0 = await cpuNow();
   t = performance.now();
   recording = true;
   let batches = 0;
@@ -95,6 +122,7 @@ try {
   }
   const processMs = performance.now() - t;
   recording = false;
+  const cpu1 = await cpuNow();
   t = performance.now();
   const dirty = await rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
   for (const d of dirty)
@@ -107,7 +135,15 @@ try {
     JSON.stringify({
       events: n,
       ingest: { ms: Math.round(ingestMs), per_s: Math.round((n / ingestMs) * 1000) },
-      process: { ms: Math.round(processMs), batches, per_s: Math.round((n / processMs) * 1000) },
+      process: {
+        ms: Math.round(processMs),
+        batches,
+        per_s: Math.round((n / processMs) * 1000),
+        cpu_us_per_event: {
+          node: Math.round(((cpu1.node - cpu0.node) / n) * 1000),
+          postgres: Math.round(((cpu1.pg - cpu0.pg) / n) * 1000),
+        },
+      },
       allocate: { ms: Math.round(allocateMs), streams: dirty.length },
       end_to_end_per_s: Math.round((n / (processMs + allocateMs)) * 1000),
     }),
@@ -127,6 +163,7 @@ try {
   admin.pathname = '/postgres';
   const c = new pg.Client({ connectionString: admin.toString() });
   await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(url.pathname.slice(1))} WITH (FORCE)`);
+  if (keep) console.error(`kept ${url.pathname.slice(1)}`);
+  else await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(url.pathname.slice(1))} WITH (FORCE)`);
   await c.end();
 }
