@@ -11,34 +11,82 @@ export interface BulkColumn {
   values: readonly unknown[];
 }
 
+const NEEDS_ESCAPE = /["\\]/;
+const escapeElement = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+
+/**
+ * The PostgreSQL array literal (`{"a","b",NULL}`) of one column's values, written here rather than
+ * by node-postgres: its generic array serialisation (a type check and two regex replaces per
+ * element) was about a tenth of a worker's CPU in processing. Every element is quoted, so any
+ * text is safe; strings are JSON text for jsonb, decimal strings or bigints for numbers, Dates
+ * ISO instants, Buffers hex bytea (`\x…`, its backslash escaped for the array parser).
+ */
+export function arrayLiteral(values: readonly unknown[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) parts[i] = 'NULL';
+    else if (typeof v === 'string') parts[i] = NEEDS_ESCAPE.test(v) ? `"${escapeElement(v)}"` : `"${v}"`;
+    else if (typeof v === 'number' || typeof v === 'bigint') parts[i] = String(v);
+    else if (v instanceof Date) parts[i] = `"${v.toISOString()}"`;
+    else if (Buffer.isBuffer(v)) parts[i] = `"\\\\x${v.toString('hex')}"`;
+    else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
+    else throw new Error(`arrayLiteral: cannot send a ${typeof v}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
 /**
  * `INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)` followed by `tail` (an ON
- * CONFLICT clause). Raw SQL because the builder writes multi-row inserts as VALUES lists with one
- * parameter per cell: for 500 rows of 20 columns PostgreSQL parses and plans 10,000 parameters on
- * every call, which cost two to three times the insert itself; unnest takes one array per column.
- * Table, column and type names are constants of the callers, never input.
+ * CONFLICT clause, or a RETURNING). Raw SQL because the builder writes multi-row inserts as VALUES
+ * lists with one parameter per cell: for 500 rows of 20 columns PostgreSQL parses and plans 10,000
+ * parameters on every call, which cost two to three times the insert itself; unnest takes one
+ * array per column. Table, column and type names are constants of the callers, never input.
  */
 export function insertFromUnnest(
   table: string,
   columns: readonly BulkColumn[],
   tail: string,
 ): RawBuilder<unknown> {
+  return sql`INSERT INTO ${sql.raw(table)} (${sql.raw(columns.map((c) => c.name).join(', '))}) ${selectFromUnnest(columns)} ${sql.raw(tail)}`;
+}
+
+/**
+ * One JSON array of a jsonb (or `text[]`) column's values, unnested in order. A jsonb value is
+ * already JSON text, so the array is the values joined: no escaping for an array literal, which
+ * for JSON (every key quoted) cost more than all the other columns together.
+ */
+function jsonColumn(c: BulkColumn): RawBuilder<unknown> | null {
+  let json: string;
+  if (c.type === 'text[]') json = JSON.stringify(c.values);
+  else if (c.type === 'jsonb' && c.values.every((v) => typeof v === 'string'))
+    json = `[${(c.values as string[]).join(',')}]`;
+  else return null;
+  return sql`ARRAY(SELECT e FROM jsonb_array_elements(${json}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i)`;
+}
+
+/** `SELECT … FROM unnest(…) AS u(columns)`: the rows of `columns`, for an INSERT or a CTE. */
+export function selectFromUnnest(columns: readonly BulkColumn[]): RawBuilder<unknown> {
   const names = sql.raw(columns.map((c) => c.name).join(', '));
   const params = sql.join(
-    columns.map((c) =>
-      c.type === 'text[]'
-        ? sql`${c.values.map((v) => JSON.stringify(v))}::jsonb[]`
-        : sql`${c.values.map((v) => (v instanceof Date ? v.toISOString() : v))}::${sql.raw(c.type)}[]`,
+    columns.map(
+      (c) =>
+        jsonColumn(c) ??
+        (c.type === 'text[]'
+          ? sql`${arrayLiteral(c.values.map((v) => JSON.stringify(v)))}::jsonb[]`
+          : sql`${arrayLiteral(c.values)}::${sql.raw(c.type)}[]`),
     ),
   );
   const exprs = sql.raw(
     columns
       .map((c) =>
-        c.type === 'text[]' ? `ARRAY(SELECT jsonb_array_elements_text(u.${c.name}))` : `u.${c.name}`,
+        c.type === 'text[]'
+          ? `ARRAY(SELECT jsonb_array_elements_text(u.${c.name})) AS ${c.name}`
+          : `u.${c.name}`,
       )
       .join(', '),
   );
-  return sql`INSERT INTO ${sql.raw(table)} (${names}) SELECT ${exprs} FROM unnest(${params}) AS u(${names}) ${sql.raw(tail)}`;
+  return sql`SELECT ${exprs} FROM unnest(${params}) AS u(${names})`;
 }
 
 /** The columns of `rows` (objects with the same keys), typed by `types`. */

@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Party, PartyRegisteredData } from '../domain/events';
 import { residentIdDivision } from '../domain/ids';
 import type { Keyring } from '../security/keys';
+import { columnsOf, insertFromUnnest } from './bulk';
 
 export interface PartyRow {
   key: string;
@@ -21,6 +22,8 @@ export interface PartyRow {
  */
 export class PartyCollector {
   private readonly rows = new Map<string, PartyRow>();
+  /** id number → person key: a person named on several records of a batch is hashed once. */
+  private readonly personKeys = new Map<string, string>();
 
   constructor(private readonly keyring: Keyring) {}
 
@@ -38,7 +41,10 @@ export class PartyCollector {
       }
       return party.uscc;
     }
+    const known = this.personKeys.get(party.id_number);
+    if (known !== undefined) return known;
     const key = this.keyring.personKey(party.id_number);
+    this.personKeys.set(party.id_number, key);
     if (!this.rows.has(key)) {
       this.rows.set(key, {
         key,
@@ -64,13 +70,35 @@ export class PartyCollector {
    * `ON CONFLICT (party_key)` a race on the blind index would be an error, not a no-op.
    */
   async flush(db: Db): Promise<void> {
-    if (this.rows.size === 0) return;
+    await this.insert()?.execute(db);
+  }
+
+  /** The insert `flush` runs, for a caller that runs it with others in one statement. */
+  insert(): RawBuilder<unknown> | null {
+    if (this.rows.size === 0) return null;
     const r = [...this.rows.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
-    await sql`
-      INSERT INTO parties (party_key, kind, name, division, id_number_enc, id_bidx)
-      SELECT * FROM unnest(${r.map((x) => x.key)}::text[], ${r.map((x) => x.kind)}::text[], ${r.map((x) => x.name)}::text[],
-        ${r.map((x) => x.division)}::text[], ${r.map((x) => x.idEnc)}::bytea[], ${r.map((x) => x.idBidx)}::bytea[])
-      ON CONFLICT DO NOTHING`.execute(db);
+    return insertFromUnnest(
+      'parties',
+      columnsOf(
+        r.map((x) => ({
+          party_key: x.key,
+          kind: x.kind,
+          name: x.name,
+          division: x.division,
+          id_number_enc: x.idEnc,
+          id_bidx: x.idBidx,
+        })),
+        {
+          party_key: 'text',
+          kind: 'text',
+          name: 'text',
+          division: 'text',
+          id_number_enc: 'bytea',
+          id_bidx: 'bytea',
+        },
+      ),
+      'ON CONFLICT DO NOTHING',
+    );
   }
 }
 
