@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type {
   InvoiceData,
@@ -32,6 +32,33 @@ export interface DocumentEffects {
   invoiceGroups: InvoiceGroup[];
 }
 
+/**
+ * A document kind's inserts, not yet run: the caller runs the inserts of every kind in one
+ * statement (`runWrites`), since a statement costs about the same whatever it writes.
+ */
+export interface DocumentWrites {
+  writes: RawBuilder<unknown>[];
+  effects: DocumentEffects;
+}
+
+/**
+ * Runs independent inserts as the data-modifying CTEs of one statement. They see the same
+ * snapshot, so none may read what another writes; the tables here have no foreign keys between
+ * them, and each insert resolves its own conflicts.
+ */
+export async function runWrites(db: Db, writes: readonly RawBuilder<unknown>[]): Promise<void> {
+  if (writes.length === 0) return;
+  if (writes.length === 1) {
+    await writes[0]!.execute(db);
+    return;
+  }
+  const ctes = sql.join(
+    writes.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`),
+    sql`, `,
+  );
+  await sql`WITH ${ctes} SELECT 1`.execute(db);
+}
+
 /** Undeclared payments are matched among the trades of one payer on one platform. */
 export interface PaymentGroup {
   platform: string;
@@ -53,14 +80,28 @@ export function normalizeAccount(no: string): string {
   return no.replace(/[\s-]/g, '').toUpperCase();
 }
 
-export async function applyPayments(
-  db: Db,
+export function preparePayments(
   keyring: Keyring,
   parties: PartyCollector,
   docs: readonly Doc<PaymentData>[],
-): Promise<DocumentEffects> {
+): DocumentWrites {
   const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
-  if (docs.length === 0) return effects;
+  const writes: RawBuilder<unknown>[] = [];
+  if (docs.length === 0) return { writes, effects };
+  // A batch names the same accounts many times (a station pays hundreds of sellers from one
+  // account): each distinct account number is encrypted and hashed once per batch.
+  const memo = (f: (v: string) => Buffer) => {
+    const m = new Map<string, Buffer>();
+    return (v: string) => {
+      const known = m.get(v);
+      if (known) return known;
+      const b = f(v);
+      m.set(v, b);
+      return b;
+    };
+  };
+  const seal = memo((no) => keyring.encrypt('pii-encryption', no));
+  const bidx = memo((normalized) => keyring.blindIndex(normalized));
   const rows = docs.map(({ platform, eventId, data: d }) => {
     const payerAcc = normalizeAccount(d.payer.account_no);
     const payeeAcc = normalizeAccount(d.payee.account_no);
@@ -72,39 +113,41 @@ export async function applyPayments(
       amount_fen: fen(d.amount),
       channel: d.channel,
       payer_name: d.payer.account_name,
-      payer_account_enc: keyring.encrypt('pii-encryption', d.payer.account_no),
-      payer_account_bidx: keyring.blindIndex(payerAcc),
+      payer_account_enc: seal(d.payer.account_no),
+      payer_account_bidx: bidx(payerAcc),
       payer_key: d.payer.party ? parties.keyOf(d.payer.party) : null,
       payee_name: d.payee.account_name,
-      payee_account_enc: keyring.encrypt('pii-encryption', d.payee.account_no),
-      payee_account_bidx: keyring.blindIndex(payeeAcc),
+      payee_account_enc: seal(d.payee.account_no),
+      payee_account_bidx: bidx(payeeAcc),
       payee_key: d.payee.party ? parties.keyOf(d.payee.party) : null,
       serial_no: d.serial_no ?? null,
       declared_trade_ids: [...new Set(d.trade_ids)].sort(),
     };
   });
-  await insertFromUnnest(
-    'payments',
-    columnsOf(rows, {
-      platform: 'text',
-      payment_id: 'text',
-      event_id: 'text',
-      paid_at: 'timestamptz',
-      amount_fen: 'bigint',
-      channel: 'text',
-      payer_name: 'text',
-      payer_account_enc: 'bytea',
-      payer_account_bidx: 'bytea',
-      payer_key: 'text',
-      payee_name: 'text',
-      payee_account_enc: 'bytea',
-      payee_account_bidx: 'bytea',
-      payee_key: 'text',
-      serial_no: 'text',
-      declared_trade_ids: 'text[]',
-    }),
-    'ON CONFLICT (platform, payment_id) DO NOTHING',
-  ).execute(db);
+  writes.push(
+    insertFromUnnest(
+      'payments',
+      columnsOf(rows, {
+        platform: 'text',
+        payment_id: 'text',
+        event_id: 'text',
+        paid_at: 'timestamptz',
+        amount_fen: 'bigint',
+        channel: 'text',
+        payer_name: 'text',
+        payer_account_enc: 'bytea',
+        payer_account_bidx: 'bytea',
+        payer_key: 'text',
+        payee_name: 'text',
+        payee_account_enc: 'bytea',
+        payee_account_bidx: 'bytea',
+        payee_key: 'text',
+        serial_no: 'text',
+        declared_trade_ids: 'text[]',
+      }),
+      'ON CONFLICT (platform, payment_id) DO NOTHING',
+    ),
+  );
   const links = rows.flatMap((r) =>
     r.declared_trade_ids.map((t) => ({
       platform: r.platform,
@@ -114,18 +157,20 @@ export async function applyPayments(
     })),
   );
   if (links.length > 0) {
-    await insertFromUnnest(
-      'payment_links',
-      columnsOf(links, { platform: 'text', payment_id: 'text', trade_id: 'text', basis: 'text' }),
-      "ON CONFLICT (platform, payment_id, trade_id) DO UPDATE SET basis = 'declared'",
-    ).execute(db);
+    writes.push(
+      insertFromUnnest(
+        'payment_links',
+        columnsOf(links, { platform: 'text', payment_id: 'text', trade_id: 'text', basis: 'text' }),
+        "ON CONFLICT (platform, payment_id, trade_id) DO UPDATE SET basis = 'declared'",
+      ),
+    );
   }
   for (const r of rows) {
     for (const t of r.declared_trade_ids) effects.trades.push({ platform: r.platform, tradeId: t });
     if (r.declared_trade_ids.length === 0)
       effects.paymentGroups.push({ platform: r.platform, payerKey: r.payer_key, payerName: r.payer_name });
   }
-  return effects;
+  return { writes, effects };
 }
 
 export async function applyPaymentReversals(
@@ -160,9 +205,9 @@ export async function applyPaymentReversals(
   return effects;
 }
 
-export async function applyWeighings(db: Db, docs: readonly Doc<WeighingData>[]): Promise<DocumentEffects> {
+export function prepareWeighings(docs: readonly Doc<WeighingData>[]): DocumentWrites {
   const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
-  if (docs.length === 0) return effects;
+  if (docs.length === 0) return { writes: [], effects };
   const rows = docs.map(({ platform, eventId, data: d }) => ({
     platform,
     weighing_id: d.weighing_id,
@@ -179,7 +224,7 @@ export async function applyWeighings(db: Db, docs: readonly Doc<WeighingData>[])
     net_g: parseKg(d.net_kg)!,
     weighed_at: new Date(d.weighed_at),
   }));
-  await insertFromUnnest(
+  const write = insertFromUnnest(
     'weighings',
     columnsOf(rows, {
       platform: 'text',
@@ -198,19 +243,24 @@ export async function applyWeighings(db: Db, docs: readonly Doc<WeighingData>[])
       weighed_at: 'timestamptz',
     }),
     'ON CONFLICT (platform, weighing_id) DO NOTHING',
-  ).execute(db);
+  );
   effects.trades.push(...docs.map((d) => ({ platform: d.platform, tradeId: d.data.trade_id })));
-  return effects;
+  return { writes: [write], effects };
 }
 
-export async function applyInvoices(
-  db: Db,
+/**
+ * Blue and red invoices. A red invoice changes the flows of the trades its original is linked to:
+ * those are found by `tradesOfOriginals` once the writes have run (the original and its links may
+ * be in the same batch).
+ */
+export function prepareInvoices(
   parties: PartyCollector,
   blue: readonly Doc<InvoiceData>[],
   red: readonly Doc<InvoiceReversedData>[],
-): Promise<DocumentEffects> {
+): DocumentWrites & { originals: { platform: string; invoiceNo: string }[] } {
   const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
-  if (blue.length === 0 && red.length === 0) return effects;
+  const writes: RawBuilder<unknown>[] = [];
+  if (blue.length === 0 && red.length === 0) return { writes, effects, originals: [] };
   const lineRows = (
     lines: readonly {
       material: string;
@@ -278,26 +328,28 @@ export async function applyInvoices(
       };
     }),
   ];
-  await insertFromUnnest(
-    'invoices',
-    columnsOf(rows, {
-      platform: 'text',
-      invoice_no: 'text',
-      event_id: 'text',
-      kind: 'text',
-      issued_at: 'timestamptz',
-      seller_key: 'text',
-      buyer_key: 'text',
-      original_invoice_no: 'text',
-      declared_trade_ids: 'text[]',
-      total_ex_tax_fen: 'bigint',
-      total_tax_fen: 'bigint',
-      total_fen: 'bigint',
-      lines: 'jsonb',
-      materials: 'text[]',
-    }),
-    'ON CONFLICT (platform, invoice_no) DO NOTHING',
-  ).execute(db);
+  writes.push(
+    insertFromUnnest(
+      'invoices',
+      columnsOf(rows, {
+        platform: 'text',
+        invoice_no: 'text',
+        event_id: 'text',
+        kind: 'text',
+        issued_at: 'timestamptz',
+        seller_key: 'text',
+        buyer_key: 'text',
+        original_invoice_no: 'text',
+        declared_trade_ids: 'text[]',
+        total_ex_tax_fen: 'bigint',
+        total_tax_fen: 'bigint',
+        total_fen: 'bigint',
+        lines: 'jsonb',
+        materials: 'text[]',
+      }),
+      'ON CONFLICT (platform, invoice_no) DO NOTHING',
+    ),
+  );
   const links = rows.flatMap((r) =>
     r.declared_trade_ids.map((t) => ({
       platform: r.platform,
@@ -307,11 +359,13 @@ export async function applyInvoices(
     })),
   );
   if (links.length > 0) {
-    await insertFromUnnest(
-      'invoice_links',
-      columnsOf(links, { platform: 'text', invoice_no: 'text', trade_id: 'text', basis: 'text' }),
-      "ON CONFLICT (platform, invoice_no, trade_id) DO UPDATE SET basis = 'declared'",
-    ).execute(db);
+    writes.push(
+      insertFromUnnest(
+        'invoice_links',
+        columnsOf(links, { platform: 'text', invoice_no: 'text', trade_id: 'text', basis: 'text' }),
+        "ON CONFLICT (platform, invoice_no, trade_id) DO UPDATE SET basis = 'declared'",
+      ),
+    );
   }
   for (const r of rows) {
     for (const t of r.declared_trade_ids) effects.trades.push({ platform: r.platform, tradeId: t });
@@ -319,13 +373,21 @@ export async function applyInvoices(
       effects.invoiceGroups.push({ platform: r.platform, sellerKey: r.seller_key!, buyerKey: r.buyer_key! });
     }
   }
-  const originals = rows.filter((r) => r.original_invoice_no !== null);
-  if (originals.length > 0) {
-    const linked = await sql<{ platform: string; trade_id: string }>`
-      SELECT l.platform, l.trade_id FROM invoice_links l
-      JOIN unnest(${originals.map((r) => r.platform)}::text[], ${originals.map((r) => r.original_invoice_no)}::text[]) AS k(platform, invoice_no)
-        ON l.platform = k.platform AND l.invoice_no = k.invoice_no`.execute(db);
-    effects.trades.push(...linked.rows.map((r) => ({ platform: r.platform, tradeId: r.trade_id })));
-  }
-  return effects;
+  const originals = rows.flatMap((r) =>
+    r.original_invoice_no === null ? [] : [{ platform: r.platform, invoiceNo: r.original_invoice_no }],
+  );
+  return { writes, effects, originals };
+}
+
+/** The trades linked to the given (original) invoices. */
+export async function tradesOfOriginals(
+  db: Db,
+  originals: readonly { platform: string; invoiceNo: string }[],
+): Promise<TradeKey[]> {
+  if (originals.length === 0) return [];
+  const linked = await sql<{ platform: string; trade_id: string }>`
+    SELECT l.platform, l.trade_id FROM invoice_links l
+    JOIN unnest(${originals.map((r) => r.platform)}::text[], ${originals.map((r) => r.invoiceNo)}::text[]) AS k(platform, invoice_no)
+      ON l.platform = k.platform AND l.invoice_no = k.invoice_no`.execute(db);
+  return linked.rows.map((r) => ({ platform: r.platform, tradeId: r.trade_id }));
 }

@@ -14,16 +14,19 @@ import type {
 import type { StreamMark } from '../queue/producer';
 import { markPeriodsDirty } from '../repositories/anomalies.repository';
 import { periodsAffected } from '../rules/periods';
+import { arrayLiteral } from './bulk';
 import type { ProcessingContext, TradeKey } from './context';
 import {
-  applyInvoices,
   applyPaymentReversals,
-  applyPayments,
-  applyWeighings,
   type Doc,
   type DocumentEffects,
+  prepareInvoices,
+  preparePayments,
+  prepareWeighings,
+  runWrites,
+  tradesOfOriginals,
 } from './documents';
-import { recomputeFlows } from './flows';
+import { prepareFlows } from './flows';
 import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
 import { applyRegistrations, PartyCollector, type Registration } from './parties';
 import {
@@ -228,16 +231,25 @@ async function processInTransaction(
   }
 
   // Parties first (documents and trades reference them), registrations after, so master data
-  // wins over a name first seen on a trade.
+  // wins over a name first seen on a trade. The documents and the new parties go in one
+  // statement: the inserts are independent (no foreign keys, each resolves its own conflicts).
   const effects: DocumentEffects[] = [];
-  effects.push(await applyPayments(db, keyring, parties, payments));
-  effects.push(await applyInvoices(db, parties, blue, red));
-  await parties.flush(db);
+  const pay = preparePayments(keyring, parties, payments);
+  const inv = prepareInvoices(parties, blue, red);
+  const weigh = prepareWeighings(weighings);
+  const partyInsert = parties.insert();
+  await runWrites(db, [...pay.writes, ...inv.writes, ...(partyInsert ? [partyInsert] : []), ...weigh.writes]);
+  effects.push(pay.effects, inv.effects, weigh.effects);
+  if (inv.originals.length > 0)
+    effects.push({
+      trades: await tradesOfOriginals(db, inv.originals),
+      paymentGroups: [],
+      invoiceGroups: [],
+    });
   const registered = await applyRegistrations(db, registrations);
   const tradeResult = await applyTradeVersions(db, tradeVersions);
   if (registered.length > 0) await refreshTradeDivisions(db, registered);
   effects.push(await applyPaymentReversals(db, reversals));
-  effects.push(await applyWeighings(db, weighings));
 
   // Matching: undeclared documents, and groups whose trades changed.
   // Groups whose undeclared documents may match differently now: trades that changed, and trades
@@ -259,8 +271,9 @@ async function processInTransaction(
     )),
   ];
   const flowTrades = uniqueTrades([...tradeResult.trades, ...effects.flatMap((e) => e.trades), ...matched]);
-  await recomputeFlows(db, flowTrades, ctx.tolerances);
-  const marks = await markStreamsDirty(db, tradeResult.dirty);
+  const flows = await prepareFlows(db, flowTrades, ctx.tolerances);
+  // The flows' upsert runs with the stream marks (trade_flows rows are guarded by the flows locks).
+  const marks = await markStreamsDirty(db, tradeResult.dirty, { after: flows.write });
 
   // The data clock: the latest event time received from this platform.
   const latest = new Date(Math.max(...rows.map((r) => r.event_ts.getTime())));
@@ -268,19 +281,19 @@ async function processInTransaction(
     INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
     ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()
     RETURNING data_clock`.execute(db);
-  const periods = await markPeriodsDirty(db, periodsAffected(times, clock.rows[0]!.data_clock.getTime()));
-
-  await db
-    .updateTable('inbound_events')
-    .set((eb) => ({
-      state: 'processed',
-      processed_at: new Date(),
-      attempts: eb('attempts', '+', 1),
-      last_error: null,
-    }))
-    .where('platform', '=', platform)
-    .where('event_id', '=', sql<string>`ANY(${rows.map((r) => r.event_id)}::text[])`)
-    .execute();
+  const periods = await markPeriodsDirty(db, periodsAffected(times, clock.rows[0]!.data_clock.getTime()), {
+    // In the same statement: the events are marked processed, and this transaction commits
+    // without waiting for its WAL to reach the disk (synchronous_commit off, for this transaction
+    // only). Everything it writes is derived from rows already durable: if PostgreSQL crashed
+    // within the ~0.6 s before the WAL writer flushed it, the transaction is lost as a whole
+    // (never in part), its events are 'pending' again and the sweep hands them back. Any later
+    // transaction that read its rows and committed synchronously (an allocation) flushed it too,
+    // since WAL is flushed in order. Ingestion's commits, which answer 202, stay synchronous.
+    after: sql`UPDATE inbound_events
+      SET state = 'processed', processed_at = ${new Date()}, attempts = attempts + 1, last_error = NULL
+      WHERE platform = ${platform} AND event_id = ANY(${arrayLiteral(rows.map((r) => r.event_id))}::text[])
+        AND set_config('synchronous_commit', 'off', true) = 'off'`,
+  });
 
   result.processed = rows.length;
   result.marks = marks;

@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import { apportion, computeFlows, type FlowInvoice, type FlowPayment } from '../domain/flows';
 import type { Tolerances } from '../domain/tolerances';
-import { columnsOf, insertFromUnnest } from './bulk';
+import { arrayLiteral, columnsOf, insertFromUnnest } from './bulk';
 import { type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
 
@@ -28,90 +28,114 @@ const FLOW_UPDATE = [
  * serialise here and the later one reads the earlier one's committed rows: no lost update.
  */
 export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tolerances): Promise<number> {
-  if (keys.length === 0) return 0;
-  await lockKeys(db, 'flows', keys.map(tradeKeyString));
-  const platforms = keys.map((k) => k.platform);
-  const ids = keys.map((k) => k.tradeId);
+  const r = await prepareFlows(db, keys, tol);
+  await r.write?.execute(db);
+  return r.count;
+}
 
-  const trades = await sql<{
+interface FlowInputs {
+  trades: {
     platform: string;
     trade_id: string;
     seller_key: string;
     buyer_key: string;
     seller_kind: 'enterprise' | 'natural_person';
     seller_name: string;
-    total_fen: bigint;
-    quantity_g: bigint;
+    total_fen: string;
+    quantity_g: string;
     lines: { material: string; quantity_g: string }[];
     tax_treatment: string;
-  }>`
-    SELECT t.platform, t.trade_id, t.seller_key, t.buyer_key, t.seller_kind, s.name AS seller_name, t.total_fen,
-           t.quantity_g, t.lines, t.tax_treatment
-    FROM trades t JOIN unnest(${platforms}::text[], ${ids}::text[]) AS k(platform, trade_id)
-      ON t.platform = k.platform AND t.trade_id = k.trade_id
-    JOIN parties s ON s.party_key = t.seller_key`.execute(db);
-  if (trades.rows.length === 0) return 0;
-  const tp = trades.rows.map((t) => t.platform);
-  const ti = trades.rows.map((t) => t.trade_id);
-
-  // Payments linked to these trades, with every trade each payment covers (to apportion it).
-  const payments = await sql<{
+  }[];
+  /** Payments linked to these trades, one row per (payment, trade it covers), in that order. */
+  payments: {
     platform: string;
     payment_id: string;
-    amount_fen: bigint;
+    amount_fen: string;
     payee_key: string | null;
     payee_name: string;
     payer_key: string | null;
     reversed: boolean;
     trade_id: string;
-    trade_total: bigint | null;
-  }>`
-    WITH ps AS (
-      SELECT DISTINCT l.platform, l.payment_id FROM payment_links l
-      JOIN unnest(${tp}::text[], ${ti}::text[]) AS k(platform, trade_id) ON l.platform = k.platform AND l.trade_id = k.trade_id)
-    SELECT p.platform, p.payment_id, p.amount_fen, p.payee_key, p.payee_name, p.payer_key,
-           (r.payment_id IS NOT NULL) AS reversed, l.trade_id, t.total_fen AS trade_total
-    FROM ps JOIN payments p ON p.platform = ps.platform AND p.payment_id = ps.payment_id
-    JOIN payment_links l ON l.platform = p.platform AND l.payment_id = p.payment_id
-    LEFT JOIN trades t ON t.platform = l.platform AND t.trade_id = l.trade_id
-    LEFT JOIN payment_reversals r ON r.platform = p.platform AND r.payment_id = p.payment_id
-    ORDER BY p.platform, p.payment_id, l.trade_id`.execute(db);
-
-  const weighings = await sql<{ platform: string; trade_id: string; weighing_id: string; net_g: bigint }>`
-    SELECT w.platform, w.trade_id, w.weighing_id, w.net_g FROM weighings w
-    JOIN unnest(${tp}::text[], ${ti}::text[]) AS k(platform, trade_id) ON w.platform = k.platform AND w.trade_id = k.trade_id`.execute(
-    db,
-  );
-
-  const invoices = await sql<{
+    trade_total: string | null;
+  }[];
+  weighings: { platform: string; trade_id: string; weighing_id: string; net_g: string }[];
+  /** Invoices linked to these trades, one row per (invoice, trade it covers), in that order. */
+  invoices: {
     platform: string;
     invoice_no: string;
     seller_key: string | null;
     buyer_key: string | null;
-    total_fen: bigint;
-    red_fen: bigint;
+    total_fen: string;
+    red_fen: string;
     lines: { material: string; quantity_g: string }[];
     trade_id: string;
-    trade_total: bigint | null;
-  }>`
-    WITH inv AS (
+    trade_total: string | null;
+  }[];
+}
+
+/**
+ * Locks the trades' flows, reads what they depend on and computes them; returns the upsert of
+ * `trade_flows`, not yet run, for the caller to run alone or with other writes. The inputs are
+ * read in one statement, each kind as one JSON array (amounts as decimal strings: no bigint
+ * passes through a JS number).
+ */
+export async function prepareFlows(
+  db: Db,
+  keys: readonly TradeKey[],
+  tol: Tolerances,
+): Promise<{ write: RawBuilder<unknown> | null; count: number }> {
+  if (keys.length === 0) return { write: null, count: 0 };
+  await lockKeys(db, 'flows', keys.map(tradeKeyString));
+  const { rows } = await sql<{ [K in keyof FlowInputs]: FlowInputs[K] | null }>`
+    WITH t AS MATERIALIZED (
+      SELECT t.platform, t.trade_id, t.seller_key, t.buyer_key, t.seller_kind, s.name AS seller_name,
+             t.total_fen::text AS total_fen, t.quantity_g::text AS quantity_g, t.lines, t.tax_treatment
+      FROM trades t
+      JOIN unnest(${arrayLiteral(keys.map((k) => k.platform))}::text[], ${arrayLiteral(keys.map((k) => k.tradeId))}::text[])
+        AS k(platform, trade_id) ON t.platform = k.platform AND t.trade_id = k.trade_id
+      JOIN parties s ON s.party_key = t.seller_key),
+    ps AS (
+      SELECT DISTINCT l.platform, l.payment_id FROM payment_links l
+      JOIN t ON l.platform = t.platform AND l.trade_id = t.trade_id),
+    inv AS (
       SELECT DISTINCT l.platform, l.invoice_no FROM invoice_links l
-      JOIN unnest(${tp}::text[], ${ti}::text[]) AS k(platform, trade_id) ON l.platform = k.platform AND l.trade_id = k.trade_id)
-    SELECT i.platform, i.invoice_no, i.seller_key, i.buyer_key, i.total_fen, i.lines,
-           COALESCE((SELECT sum(r.total_fen) FROM invoices r
-                     WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0)::bigint AS red_fen,
-           l.trade_id, t.total_fen AS trade_total
-    FROM inv JOIN invoices i ON i.platform = inv.platform AND i.invoice_no = inv.invoice_no
-    JOIN invoice_links l ON l.platform = i.platform AND l.invoice_no = i.invoice_no
-    LEFT JOIN trades t ON t.platform = l.platform AND t.trade_id = l.trade_id
-    ORDER BY i.platform, i.invoice_no, l.trade_id`.execute(db);
+      JOIN t ON l.platform = t.platform AND l.trade_id = t.trade_id)
+    SELECT
+      (SELECT json_agg(t) FROM t) AS trades,
+      (SELECT json_agg(x ORDER BY x.platform, x.payment_id, x.trade_id) FROM (
+         SELECT p.platform, p.payment_id, p.amount_fen::text AS amount_fen, p.payee_key, p.payee_name, p.payer_key,
+                (r.payment_id IS NOT NULL) AS reversed, l.trade_id, lt.total_fen::text AS trade_total
+         FROM ps JOIN payments p ON p.platform = ps.platform AND p.payment_id = ps.payment_id
+         JOIN payment_links l ON l.platform = p.platform AND l.payment_id = p.payment_id
+         LEFT JOIN trades lt ON lt.platform = l.platform AND lt.trade_id = l.trade_id
+         LEFT JOIN payment_reversals r ON r.platform = p.platform AND r.payment_id = p.payment_id) x) AS payments,
+      (SELECT json_agg(x) FROM (
+         SELECT w.platform, w.trade_id, w.weighing_id, w.net_g::text AS net_g
+         FROM weighings w JOIN t ON w.platform = t.platform AND w.trade_id = t.trade_id) x) AS weighings,
+      (SELECT json_agg(x ORDER BY x.platform, x.invoice_no, x.trade_id) FROM (
+         SELECT i.platform, i.invoice_no, i.seller_key, i.buyer_key, i.total_fen::text AS total_fen, i.lines,
+                COALESCE((SELECT sum(r.total_fen) FROM invoices r
+                          WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0)::text AS red_fen,
+                l.trade_id, lt.total_fen::text AS trade_total
+         FROM inv JOIN invoices i ON i.platform = inv.platform AND i.invoice_no = inv.invoice_no
+         JOIN invoice_links l ON l.platform = i.platform AND l.invoice_no = i.invoice_no
+         LEFT JOIN trades lt ON lt.platform = l.platform AND lt.trade_id = l.trade_id) x) AS invoices`.execute(
+    db,
+  );
+  const input = rows[0]!;
+  const trades = { rows: input.trades ?? [] };
+  if (trades.rows.length === 0) return { write: null, count: 0 };
+  const payments = { rows: input.payments ?? [] };
+  const weighings = { rows: input.weighings ?? [] };
+  const invoices = { rows: input.invoices ?? [] };
+  const big = (v: string | null) => (v === null ? 0n : BigInt(v));
 
   // Apportion multi-trade documents by the covered trades' totals (exact, in fen).
   const paymentShares = new Map<string, FlowPayment[]>();
   for (const group of groupBy(payments.rows, (r) => `${r.platform}\u001f${r.payment_id}`)) {
     const shares = apportion(
-      group[0]!.amount_fen,
-      group.map((r) => r.trade_total ?? 0n),
+      BigInt(group[0]!.amount_fen),
+      group.map((r) => big(r.trade_total)),
     );
     group.forEach((r, i) => {
       push(paymentShares, `${r.platform}\u001f${r.trade_id}`, {
@@ -127,8 +151,9 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
   const invoiceShares = new Map<string, FlowInvoice[]>();
   for (const group of groupBy(invoices.rows, (r) => `${r.platform}\u001f${r.invoice_no}`)) {
     const first = group[0]!;
-    const net = first.total_fen + first.red_fen;
-    const weights = group.map((r) => r.trade_total ?? 0n);
+    const firstTotal = BigInt(first.total_fen);
+    const net = firstTotal + BigInt(first.red_fen);
+    const weights = group.map((r) => big(r.trade_total));
     const shares = apportion(net, weights);
     const perMaterial = new Map<string, bigint>();
     for (const l of first.lines)
@@ -141,15 +166,18 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
         buyerKey: r.buyer_key,
         totalFen: shares[i]!,
         materials: new Map([...materialShares].map(([m, s]) => [m, s[i]!])),
-        voided: net === 0n || (first.total_fen > 0n && net <= 0n),
+        voided: net === 0n || (firstTotal > 0n && net <= 0n),
       });
     });
   }
   const weighingsByTrade = new Map<string, { weighingId: string; netG: bigint }[]>();
   for (const w of weighings.rows)
-    push(weighingsByTrade, `${w.platform}\u001f${w.trade_id}`, { weighingId: w.weighing_id, netG: w.net_g });
+    push(weighingsByTrade, `${w.platform}\u001f${w.trade_id}`, {
+      weighingId: w.weighing_id,
+      netG: BigInt(w.net_g),
+    });
 
-  const rows = trades.rows.map((t) => {
+  const flowRows = trades.rows.map((t) => {
     const k = `${t.platform}\u001f${t.trade_id}`;
     const materials = new Map<string, bigint>();
     for (const l of t.lines)
@@ -160,8 +188,8 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
         sellerName: t.seller_name,
         sellerKind: t.seller_kind,
         buyerKey: t.buyer_key,
-        totalFen: t.total_fen,
-        quantityG: t.quantity_g,
+        totalFen: BigInt(t.total_fen),
+        quantityG: BigInt(t.quantity_g),
         materials,
         taxTreatment: t.tax_treatment,
       },
@@ -185,9 +213,9 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
       updated_at: new Date(),
     };
   });
-  await insertFromUnnest(
+  const write = insertFromUnnest(
     'trade_flows',
-    columnsOf(rows, {
+    columnsOf(flowRows, {
       platform: 'text',
       trade_id: 'text',
       payment_status: 'text',
@@ -202,8 +230,8 @@ export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tol
       updated_at: 'timestamptz',
     }),
     `ON CONFLICT (platform, trade_id) DO UPDATE SET ${FLOW_UPDATE}`,
-  ).execute(db);
-  return rows.length;
+  );
+  return { write, count: flowRows.length };
 }
 
 function groupBy<T>(rows: readonly T[], key: (r: T) => string): T[][] {

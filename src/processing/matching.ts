@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { matchDocuments } from '../domain/matching';
 import { amountTolerance, type Tolerances } from '../domain/tolerances';
+import { arrayLiteral } from './bulk';
 import type { TradeKey } from './context';
 import type { InvoiceGroup, PaymentGroup } from './documents';
 import { lockKeys } from './locks';
@@ -169,35 +170,51 @@ async function recordOutcomes(
   }
 }
 
-/** Groups whose undeclared documents may now match the given (new or changed) trades. */
+/**
+ * Groups whose undeclared documents may now match the given (new or changed) trades: only groups
+ * that actually hold undeclared documents need a pass. One statement, both kinds of group.
+ */
 export async function groupsForTrades(
   db: Db,
   trades: readonly TradeKey[],
 ): Promise<{ payments: PaymentGroup[]; invoices: InvoiceGroup[] }> {
   if (trades.length === 0) return { payments: [], invoices: [] };
-  const rows = await sql<{ platform: string; buyer_key: string; buyer_name: string; seller_key: string }>`
-    SELECT t.platform, t.buyer_key, b.name AS buyer_name, t.seller_key FROM trades t
-    JOIN unnest(${trades.map((t) => t.platform)}::text[], ${trades.map((t) => t.tradeId)}::text[]) AS k(platform, trade_id)
-      ON t.platform = k.platform AND t.trade_id = k.trade_id
-    JOIN parties b ON b.party_key = t.buyer_key`.execute(db);
-  if (rows.rows.length === 0) return { payments: [], invoices: [] };
-  // Only groups that actually hold undeclared documents need a pass.
-  const pay = await sql<{ platform: string; payer_key: string | null; payer_name: string }>`
-    SELECT DISTINCT p.platform, p.payer_key, p.payer_name FROM payments p
-    JOIN unnest(${rows.rows.map((r) => r.platform)}::text[], ${rows.rows.map((r) => r.buyer_key)}::text[], ${rows.rows.map((r) => r.buyer_name)}::text[])
-      AS k(platform, buyer_key, buyer_name)
-      ON p.platform = k.platform AND (p.payer_key = k.buyer_key OR (p.payer_key IS NULL AND p.payer_name = k.buyer_name))
-    WHERE p.declared_trade_ids = '{}'`.execute(db);
-  const inv = await sql<{ platform: string; seller_key: string; buyer_key: string }>`
-    SELECT DISTINCT i.platform, i.seller_key, i.buyer_key FROM invoices i
-    JOIN unnest(${rows.rows.map((r) => r.platform)}::text[], ${rows.rows.map((r) => r.seller_key)}::text[], ${rows.rows.map((r) => r.buyer_key)}::text[])
-      AS k(platform, seller_key, buyer_key)
-      ON i.platform = k.platform AND i.seller_key = k.seller_key AND i.buyer_key = k.buyer_key
+  const rows = await sql<{
+    kind: 'payment' | 'invoice';
+    platform: string;
+    payer_key: string | null;
+    payer_name: string | null;
+    seller_key: string | null;
+    buyer_key: string | null;
+  }>`
+    WITH t AS MATERIALIZED (
+      SELECT t.platform, t.buyer_key, b.name AS buyer_name, t.seller_key FROM trades t
+      JOIN unnest(${arrayLiteral(trades.map((t) => t.platform))}::text[], ${arrayLiteral(trades.map((t) => t.tradeId))}::text[])
+        AS k(platform, trade_id) ON t.platform = k.platform AND t.trade_id = k.trade_id
+      JOIN parties b ON b.party_key = t.buyer_key),
+    buyers AS MATERIALIZED (SELECT DISTINCT platform, buyer_key, buyer_name FROM t),
+    pairs AS (SELECT DISTINCT platform, seller_key, buyer_key FROM t)
+    -- A payer is matched by key, or by name when the payment names no party: two joins, not one
+    -- with OR, so that each can use payments_payer.
+    SELECT 'payment' AS kind, p.platform, p.payer_key, p.payer_name, NULL AS seller_key, NULL AS buyer_key
+    FROM payments p JOIN buyers t ON p.platform = t.platform AND p.payer_key = t.buyer_key
+    WHERE p.declared_trade_ids = '{}'
+    UNION
+    SELECT 'payment', p.platform, p.payer_key, p.payer_name, NULL, NULL
+    FROM payments p JOIN buyers t ON p.platform = t.platform AND p.payer_key IS NULL AND p.payer_name = t.buyer_name
+    WHERE p.declared_trade_ids = '{}'
+    UNION
+    SELECT 'invoice', i.platform, NULL, NULL, i.seller_key, i.buyer_key
+    FROM invoices i JOIN pairs t ON i.platform = t.platform AND i.seller_key = t.seller_key AND i.buyer_key = t.buyer_key
     WHERE i.kind <> 'red' AND i.declared_trade_ids = '{}'`.execute(db);
-  return {
-    payments: pay.rows.map((r) => ({ platform: r.platform, payerKey: r.payer_key, payerName: r.payer_name })),
-    invoices: inv.rows.map((r) => ({ platform: r.platform, sellerKey: r.seller_key, buyerKey: r.buyer_key })),
-  };
+  const payments: PaymentGroup[] = [];
+  const invoices: InvoiceGroup[] = [];
+  for (const r of rows.rows) {
+    if (r.kind === 'payment')
+      payments.push({ platform: r.platform, payerKey: r.payer_key, payerName: r.payer_name! });
+    else invoices.push({ platform: r.platform, sellerKey: r.seller_key!, buyerKey: r.buyer_key! });
+  }
+  return { payments, invoices };
 }
 
 function abs(a: bigint): bigint {

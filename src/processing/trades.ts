@@ -1,9 +1,9 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Party, TradeData } from '../domain/events';
 import { parseMoney, parseQuantity } from '../domain/money';
 import { currentTradeState } from '../domain/trade-state';
-import { columnsOf, insertFromUnnest } from './bulk';
+import { arrayLiteral, columnsOf, insertFromUnnest } from './bulk';
 import { type StreamKey, streamKeyString, type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
 import type { PartyCollector } from './parties';
@@ -109,65 +109,68 @@ export async function applyTradeVersions(
   inputs: readonly TradeVersionInput[],
 ): Promise<{ trades: TradeKey[]; dirty: DirtyStream[] }> {
   if (inputs.length === 0) return { trades: [], dirty: [] };
-  await insertFromUnnest(
-    'trade_versions',
-    [
-      { name: 'platform', type: 'text', values: inputs.map((v) => v.platform) },
-      { name: 'trade_id', type: 'text', values: inputs.map((v) => v.tradeId) },
-      { name: 'version', type: 'int', values: inputs.map((v) => v.version) },
-      { name: 'kind', type: 'text', values: inputs.map((v) => v.kind) },
-      { name: 'event_id', type: 'text', values: inputs.map((v) => v.eventId) },
-      { name: 'event_ts', type: 'timestamptz', values: inputs.map((v) => v.eventTs) },
-      { name: 'data', type: 'jsonb', values: inputs.map((v) => JSON.stringify(v.data)) },
-      { name: 'received_at', type: 'timestamptz', values: inputs.map((v) => v.receivedAt) },
-    ],
-    'ON CONFLICT (platform, trade_id, version) DO NOTHING',
-  ).execute(db);
-
   const keys = uniqueTrades(inputs.map((v) => ({ platform: v.platform, tradeId: v.tradeId })));
-  await lockKeys(db, 'trade', keys.map(tradeKeyString));
+  // The versions are stored and the trades locked in one statement (the insert first).
+  await lockKeys(db, 'trade', keys.map(tradeKeyString), {
+    after: insertFromUnnest(
+      'trade_versions',
+      [
+        { name: 'platform', type: 'text', values: inputs.map((v) => v.platform) },
+        { name: 'trade_id', type: 'text', values: inputs.map((v) => v.tradeId) },
+        { name: 'version', type: 'int', values: inputs.map((v) => v.version) },
+        { name: 'kind', type: 'text', values: inputs.map((v) => v.kind) },
+        { name: 'event_id', type: 'text', values: inputs.map((v) => v.eventId) },
+        { name: 'event_ts', type: 'timestamptz', values: inputs.map((v) => v.eventTs) },
+        { name: 'data', type: 'jsonb', values: inputs.map((v) => JSON.stringify(v.data)) },
+        { name: 'received_at', type: 'timestamptz', values: inputs.map((v) => v.receivedAt) },
+      ],
+      'ON CONFLICT (platform, trade_id, version) DO NOTHING RETURNING 1',
+    ),
+  });
 
   const platforms = keys.map((k) => k.platform);
   const ids = keys.map((k) => k.tradeId);
+  // Every stored version of the touched trades, with their parties' divisions. The data of a
+  // version of this batch is not sent back: it is the input's (a stored record version always
+  // has the same content — ingestion answers 409 to any other), already in memory.
+  const own = new Map(inputs.map((v) => [`${tradeKeyString(v)}\u001f${v.version}`, v]));
   const versions = await sql<{
     platform: string;
     trade_id: string;
     version: number;
     kind: string;
-    data: StoredTradeData;
+    data: StoredTradeData | null;
+    seller_division: string | null;
+    buyer_division: string | null;
   }>`
-    SELECT v.platform, v.trade_id, v.version, v.kind, v.data
-    FROM trade_versions v JOIN unnest(${platforms}::text[], ${ids}::text[]) AS k(platform, trade_id)
-      ON v.platform = k.platform AND v.trade_id = k.trade_id`.execute(db);
+    SELECT v.platform, v.trade_id, v.version, v.kind, CASE WHEN b.version IS NULL THEN v.data END AS data,
+           sd.division AS seller_division, bd.division AS buyer_division
+    FROM trade_versions v JOIN unnest(${arrayLiteral(platforms)}::text[], ${arrayLiteral(ids)}::text[]) AS k(platform, trade_id)
+      ON v.platform = k.platform AND v.trade_id = k.trade_id
+    LEFT JOIN unnest(${arrayLiteral(inputs.map((v) => v.platform))}::text[], ${arrayLiteral(inputs.map((v) => v.tradeId))}::text[],
+                     ${arrayLiteral(inputs.map((v) => v.version))}::int[]) AS b(platform, trade_id, version)
+      ON b.platform = v.platform AND b.trade_id = v.trade_id AND b.version = v.version
+    LEFT JOIN parties sd ON sd.party_key = v.data #>> '{seller,key}'
+    LEFT JOIN parties bd ON bd.party_key = v.data #>> '{buyer,key}'`.execute(db);
   const oldEntries = await sql<EntryRow>`
-    SELECT e.* FROM stream_entries e JOIN unnest(${platforms}::text[], ${ids}::text[]) AS k(platform, trade_id)
+    SELECT e.* FROM stream_entries e JOIN unnest(${arrayLiteral(platforms)}::text[], ${arrayLiteral(ids)}::text[]) AS k(platform, trade_id)
       ON e.platform = k.platform AND e.trade_id = k.trade_id`.execute(db);
 
   const byTrade = new Map<
     string,
     { version: number; kind: 'created' | 'amended' | 'cancelled'; data: StoredTradeData }[]
   >();
+  const divisions = new Map<string, string>();
   for (const v of versions.rows) {
     const k = tradeKeyString({ platform: v.platform, tradeId: v.trade_id });
+    const data = v.data ?? (own.get(`${k}\u001f${v.version}`)!.data as StoredTradeData);
     const list = byTrade.get(k) ?? [];
     if (list.length === 0) byTrade.set(k, list);
-    list.push({ version: v.version, kind: v.kind as 'created', data: v.data });
-  }
-
-  const partyKeys = new Set<string>();
-  for (const list of byTrade.values()) {
-    for (const v of list) {
-      if (v.kind !== 'cancelled') {
-        partyKeys.add(v.data.seller.key);
-        partyKeys.add(v.data.buyer.key);
-      }
+    list.push({ version: v.version, kind: v.kind as 'created', data });
+    if (v.kind !== 'cancelled') {
+      if (v.seller_division !== null) divisions.set(data.seller.key, v.seller_division);
+      if (v.buyer_division !== null) divisions.set(data.buyer.key, v.buyer_division);
     }
-  }
-  const divisions = new Map<string, string>();
-  if (partyKeys.size > 0) {
-    const rows = await sql<{ party_key: string; division: string }>`
-      SELECT party_key, division FROM parties WHERE party_key = ANY(${[...partyKeys]}::text[])`.execute(db);
-    for (const r of rows.rows) divisions.set(r.party_key, r.division);
   }
 
   const tradeRows = [];
@@ -237,35 +240,36 @@ export async function applyTradeVersions(
     }
   }
 
-  if (tradeRows.length > 0) {
-    await insertFromUnnest(
-      'trades',
-      columnsOf(tradeRows, {
-        platform: 'text',
-        trade_id: 'text',
-        version: 'int',
-        status: 'text',
-        occurred_at: 'timestamptz',
-        seller_key: 'text',
-        buyer_key: 'text',
-        seller_kind: 'text',
-        seller_division: 'text',
-        buyer_division: 'text',
-        site_code: 'text',
-        site_division: 'text',
-        site_lat: 'numeric',
-        site_lon: 'numeric',
-        total_fen: 'bigint',
-        quantity_g: 'bigint',
-        materials: 'text[]',
-        tax_treatment: 'text',
-        lines: 'jsonb',
-        upstream: 'jsonb',
-        updated_at: 'timestamptz',
-      }),
-      `ON CONFLICT (platform, trade_id) DO UPDATE SET ${TRADE_UPDATE}`,
-    ).execute(db);
-  }
+  const tradesInsert =
+    tradeRows.length === 0
+      ? null
+      : insertFromUnnest(
+          'trades',
+          columnsOf(tradeRows, {
+            platform: 'text',
+            trade_id: 'text',
+            version: 'int',
+            status: 'text',
+            occurred_at: 'timestamptz',
+            seller_key: 'text',
+            buyer_key: 'text',
+            seller_kind: 'text',
+            seller_division: 'text',
+            buyer_division: 'text',
+            site_code: 'text',
+            site_division: 'text',
+            site_lat: 'numeric',
+            site_lon: 'numeric',
+            total_fen: 'bigint',
+            quantity_g: 'bigint',
+            materials: 'text[]',
+            tax_treatment: 'text',
+            lines: 'jsonb',
+            upstream: 'jsonb',
+            updated_at: 'timestamptz',
+          }),
+          `ON CONFLICT (platform, trade_id) DO UPDATE SET ${TRADE_UPDATE}`,
+        );
 
   // Stream entries: only what changed marks a stream dirty, from the earliest time involved.
   const oldByKey = new Map(oldEntries.rows.map((e) => [entryKey(e), e]));
@@ -293,60 +297,82 @@ export async function applyTradeVersions(
       mark(e);
     }
   }
+  const entriesDelete =
+    toDelete.length === 0
+      ? null
+      : sql`DELETE FROM stream_entries e USING unnest(${arrayLiteral(toDelete.map((e) => e.party_key))}::text[], ${arrayLiteral(toDelete.map((e) => e.material))}::text[],
+        ${arrayLiteral(toDelete.map((e) => e.role))}::text[], ${arrayLiteral(toDelete.map((e) => e.platform))}::text[], ${arrayLiteral(toDelete.map((e) => e.trade_id))}::text[])
+        AS d(party_key, material, role, platform, trade_id)
+      WHERE e.party_key = d.party_key AND e.material = d.material AND e.role = d.role AND e.platform = d.platform AND e.trade_id = d.trade_id`;
+  const entriesInsert =
+    toInsert.length === 0
+      ? null
+      : insertFromUnnest(
+          'stream_entries',
+          columnsOf(
+            toInsert.map((e) => ({ ...e, claims: JSON.stringify(e.claims) })),
+            {
+              party_key: 'text',
+              material: 'text',
+              role: 'text',
+              platform: 'text',
+              trade_id: 'text',
+              occurred_at: 'timestamptz',
+              quantity_g: 'bigint',
+              amount_fen: 'bigint',
+              claims: 'jsonb',
+            },
+          ),
+          '',
+        );
+
   // A sale's claim on a purchase is judged against that purchase (is it earlier? how much is
   // left?), so a changed purchase also dirties the stream from the earliest sale claiming it,
-  // which may be earlier than the purchase itself.
+  // which may be earlier than the purchase itself. Read in the statement that writes the trades
+  // (and deletes the changed entries), so from the entries as they were before this batch. The
+  // new entries go in the same statement unless some must be deleted first (an entry replaced by
+  // one with the same key): a statement's CTEs run in no set order.
   const changedPurchases = [...toDelete, ...toInsert].filter((e) => e.role === 'purchase');
-  if (changedPurchases.length > 0) {
-    const claiming = await sql<{ party_key: string; material: string; first: Date }>`
-      SELECT s.party_key, s.material, min(s.occurred_at) AS first
-      FROM unnest(${changedPurchases.map((e) => e.party_key)}::text[], ${changedPurchases.map((e) => e.material)}::text[],
-                  ${changedPurchases.map((e) => e.platform)}::text[], ${changedPurchases.map((e) => e.trade_id)}::text[])
-        AS p(party_key, material, platform, trade_id)
-      JOIN stream_entries s ON s.party_key = p.party_key AND s.material = p.material AND s.role = 'sale'
-        AND s.claims @> jsonb_build_array(jsonb_build_object('platform', p.platform, 'trade_id', p.trade_id))
-      GROUP BY s.party_key, s.material`.execute(db);
-    for (const c of claiming.rows) {
-      mark({ party_key: c.party_key, material: c.material, occurred_at: c.first });
-    }
+  const writes = [tradesInsert, entriesDelete, entriesDelete ? null : entriesInsert].flatMap((w) =>
+    w ? [w] : [],
+  );
+  const ctes =
+    writes.length === 0
+      ? sql``
+      : sql`WITH ${sql.join(
+          writes.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`),
+          sql`, `,
+        )} `;
+  if (writes.length === 0 && changedPurchases.length === 0)
+    return { trades: keys, dirty: [...dirty.values()] };
+  const claiming = await sql<{ party_key: string; material: string; first: Date }>`
+    ${ctes}SELECT s.party_key, s.material, min(s.occurred_at) AS first
+    FROM unnest(${arrayLiteral(changedPurchases.map((e) => e.party_key))}::text[], ${arrayLiteral(changedPurchases.map((e) => e.material))}::text[],
+                ${arrayLiteral(changedPurchases.map((e) => e.platform))}::text[], ${arrayLiteral(changedPurchases.map((e) => e.trade_id))}::text[])
+      AS p(party_key, material, platform, trade_id)
+    JOIN stream_entries s ON s.party_key = p.party_key AND s.material = p.material AND s.role = 'sale'
+      AND s.claims @> jsonb_build_array(jsonb_build_object('platform', p.platform, 'trade_id', p.trade_id))
+    GROUP BY s.party_key, s.material`.execute(db);
+  for (const c of claiming.rows) {
+    mark({ party_key: c.party_key, material: c.material, occurred_at: c.first });
   }
-  if (toDelete.length > 0) {
-    await sql`DELETE FROM stream_entries e USING unnest(${toDelete.map((e) => e.party_key)}::text[], ${toDelete.map((e) => e.material)}::text[],
-        ${toDelete.map((e) => e.role)}::text[], ${toDelete.map((e) => e.platform)}::text[], ${toDelete.map((e) => e.trade_id)}::text[])
-        AS d(party_key, material, role, platform, trade_id)
-      WHERE e.party_key = d.party_key AND e.material = d.material AND e.role = d.role AND e.platform = d.platform AND e.trade_id = d.trade_id`.execute(
-      db,
-    );
-  }
-  if (toInsert.length > 0) {
-    await insertFromUnnest(
-      'stream_entries',
-      columnsOf(
-        toInsert.map((e) => ({ ...e, claims: JSON.stringify(e.claims) })),
-        {
-          party_key: 'text',
-          material: 'text',
-          role: 'text',
-          platform: 'text',
-          trade_id: 'text',
-          occurred_at: 'timestamptz',
-          quantity_g: 'bigint',
-          amount_fen: 'bigint',
-          claims: 'jsonb',
-        },
-      ),
-      '',
-    ).execute(db);
-  }
+  if (entriesDelete && entriesInsert) await entriesInsert.execute(db);
   return { trades: keys, dirty: [...dirty.values()] };
 }
 
-/** Marks streams for re-allocation; the earliest `from` and a new generation win. */
+/**
+ * Marks streams for re-allocation; the earliest `from` and a new generation win. `after`, an
+ * independent write (the flows' upsert), runs in the same statement.
+ */
 export async function markStreamsDirty(
   db: Db,
   dirty: readonly DirtyStream[],
+  opts: { after?: RawBuilder<unknown> | null } = {},
 ): Promise<{ partyKey: string; material: string; generation: bigint }[]> {
-  if (dirty.length === 0) return [];
+  if (dirty.length === 0) {
+    await opts.after?.execute(db);
+    return [];
+  }
   const merged = new Map<string, DirtyStream>();
   for (const d of dirty) {
     const k = streamKeyString(d);
@@ -355,9 +381,9 @@ export async function markStreamsDirty(
   }
   const rows = [...merged.values()].sort((a, b) => (streamKeyString(a) < streamKeyString(b) ? -1 : 1));
   const marked = await sql<{ party_key: string; material: string; generation: bigint }>`
-    INSERT INTO stream_dirty AS s (party_key, material, dirty_from)
-    SELECT * FROM unnest(${rows.map((r) => r.partyKey)}::text[], ${rows.map((r) => r.material)}::text[],
-      ${rows.map((r) => r.from.toISOString())}::timestamptz[])
+    ${opts.after ? sql`WITH w AS (${opts.after}) ` : sql``}INSERT INTO stream_dirty AS s (party_key, material, dirty_from)
+    SELECT * FROM unnest(${arrayLiteral(rows.map((r) => r.partyKey))}::text[], ${arrayLiteral(rows.map((r) => r.material))}::text[],
+      ${arrayLiteral(rows.map((r) => r.from))}::timestamptz[])
     ON CONFLICT (party_key, material) DO UPDATE SET
       dirty_from = LEAST(s.dirty_from, excluded.dirty_from), generation = s.generation + 1, marked_at = now()
     RETURNING party_key, material, generation`.execute(db);

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 
 export interface RuleSettingRow {
@@ -188,11 +188,16 @@ export async function partyDivisions(db: Db, keys: readonly string[]): Promise<M
 export async function markPeriodsDirty(
   db: Db,
   periods: readonly string[],
+  opts: { after?: RawBuilder<unknown> } = {},
 ): Promise<{ period: string; generation: bigint }[]> {
   const unique = [...new Set(periods)].sort();
-  if (unique.length === 0) return [];
+  if (unique.length === 0) {
+    await opts.after?.execute(db);
+    return [];
+  }
+  // `after`: an independent write of the caller's, run in the same statement.
   const r = await sql<{ period: string; generation: bigint }>`
-    INSERT INTO rule_dirty_periods AS d (period) SELECT * FROM unnest(${unique}::text[])
+    ${opts.after ? sql`WITH w AS (${opts.after}) ` : sql``}INSERT INTO rule_dirty_periods AS d (period) SELECT * FROM unnest(${unique}::text[])
     ON CONFLICT (period) DO UPDATE SET generation = d.generation + 1, marked_at = now()
     RETURNING period, generation`.execute(db);
   return r.rows;
