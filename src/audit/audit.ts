@@ -33,20 +33,31 @@ export function emptySubjects(): AuditSubjects {
   return { parties: [], trades: [], piiUnmasked: false };
 }
 
-/** Adds `more` to `into` (deduplicated, first-seen order kept); PII once unmasked stays flagged. */
+/**
+ * Adds `more` to `into` (deduplicated, first-seen order kept); PII once unmasked stays flagged.
+ * A Set given to an empty list is taken as it is: it is deduplicated already (a reference sheet
+ * hands over its 10,000 parties that way, once per request).
+ */
 export function mergeSubjects(
   into: AuditSubjects,
   more: { parties?: Iterable<string>; trades?: Iterable<string | bigint>; piiUnmasked?: boolean },
 ): AuditSubjects {
-  const parties = new Set(into.parties);
-  for (const p of more.parties ?? []) parties.add(p);
-  const trades = new Set(into.trades);
-  for (const t of more.trades ?? []) trades.add(String(t));
   return {
-    parties: [...parties],
-    trades: [...trades],
+    parties: mergeList(into.parties, more.parties),
+    trades: mergeList(into.trades, more.trades),
     piiUnmasked: into.piiUnmasked || more.piiUnmasked === true,
   };
+}
+
+function mergeList(into: string[], more: Iterable<string | bigint> | undefined): string[] {
+  if (more === undefined) return into;
+  if (into.length === 0 && more instanceof Set) {
+    const list = [...more];
+    if (list.every((x) => typeof x === 'string')) return list;
+  }
+  const all = new Set(into);
+  for (const x of more) all.add(String(x));
+  return all.size === into.length ? into : [...all];
 }
 
 export interface AuditorDeps {

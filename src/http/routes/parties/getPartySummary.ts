@@ -392,12 +392,15 @@ export const getPartySummaryRoute = createRoute({
   },
 });
 
-/** A computed sheet, serialised once for every request that shared its run. */
+/** A computed sheet, serialised and encoded once for every request that shared its run. */
 interface SheetRun {
-  json: string;
+  /** The sheet's JSON in UTF-8 (2.2 MB for a station with 10,000 trades in the month). */
+  body: Uint8Array<ArrayBuffer>;
   /** Party keys the sheet names: the party and the natural persons of the withholding section. */
-  parties: string[];
+  parties: ReadonlySet<string>;
 }
+
+const utf8 = new TextEncoder();
 
 export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
   // Officers opening the same sheet at once share one computation that started after each of them
@@ -419,8 +422,11 @@ export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
     };
     const sheet: ReferenceSheet = computeReferenceSheet({ party, period, ...data });
     return {
-      json: JSON.stringify(sheet),
-      parties: [p.party_key, ...sheet.tax.reverse_invoice_withholding.persons.map((r) => r.party_key)],
+      body: utf8.encode(JSON.stringify(sheet)),
+      parties: new Set([
+        p.party_key,
+        ...sheet.tax.reverse_invoice_withholding.persons.map((r) => r.party_key),
+      ]),
     };
   };
 
@@ -435,8 +441,9 @@ export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
     const run = await sheets.run(`${p.party_key}|${period}`, () => computeSheet(p.party_key, period));
     // The sheet names the party and, in the withholding section, each natural person.
     addAuditSubjects(c, { parties: run.parties });
-    // The body is the sheet's JSON, serialised once per shared run; its type is ReferenceSheet (the
-    // schema above), which the typed handler cannot see through a pre-serialised body.
-    return c.body(run.json, 200, { 'content-type': 'application/json' }) as never;
+    // The body is the sheet's JSON, serialised and encoded once per shared run (the same bytes are
+    // written to every socket; nothing writes into them); its type is ReferenceSheet (the schema
+    // above), which the typed handler cannot see through a pre-serialised body.
+    return c.body(run.body, 200, { 'content-type': 'application/json' }) as never;
   });
 }
