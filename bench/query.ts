@@ -21,7 +21,7 @@ import { sql } from 'kysely';
 import { buildChain } from '../src/chains/chain.service';
 import { computeReferenceSheet, periodBounds } from '../src/domain/reference-sheet';
 import { divisionFilter, officerScope } from '../src/http/auth';
-import { findTradeRef } from '../src/repositories/chains.repository';
+import { findTradeRef, parseTradeKey } from '../src/repositories/chains.repository';
 import { insertOfficer } from '../src/repositories/officers.repository';
 import { findParty, loadReferenceSheetData } from '../src/repositories/parties-query.repository';
 import {
@@ -336,9 +336,9 @@ async function inProcessTimings(
       limit: 50,
     }),
   );
-  await time('detail: the 7 queries', 50, async (i) => {
-    const ref = (await findTradeRef(db, detailIds[i % detailIds.length]!))!;
-    await findTradeDetail(db, ref);
+  await time('detail: the 6 queries', 50, async (i) => {
+    const t = (await findTradeDetail(db, parseTradeKey(detailIds[i % detailIds.length]!)!))!;
+    const ref = { platform: t.platform, trade_id: t.trade_id };
     await Promise.all([
       listTradeVersions(db, ref),
       listTradePayments(db, ref),

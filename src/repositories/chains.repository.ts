@@ -141,23 +141,25 @@ export async function loadChainTrades(db: Db, refs: readonly TradeRefRow[]): Pro
   return r.rows;
 }
 
+/** `{id}` of the API: the internal id, or `{platform}:{trade_id}`. */
+export type TradeKey = { id: bigint } | TradeRefRow;
+
+/** Reads `{id}` of the API; null when it can name no trade. */
+export function parseTradeKey(id: string): TradeKey | null {
+  const colon = id.indexOf(':');
+  if (colon > 0) return { platform: id.slice(0, colon), trade_id: id.slice(colon + 1) };
+  if (!/^\d{1,18}$/.test(id)) return null;
+  return { id: BigInt(id) };
+}
+
 /** Resolves `{id}` of the API: the internal id, or `{platform}:{trade_id}`. */
 export async function findTradeRef(db: Db, id: string): Promise<TradeRefRow | null> {
-  const colon = id.indexOf(':');
-  if (colon > 0) {
-    const row = await db
-      .selectFrom('trades')
-      .select(['platform', 'trade_id'])
-      .where('platform', '=', id.slice(0, colon))
-      .where('trade_id', '=', id.slice(colon + 1))
-      .executeTakeFirst();
-    return row ?? null;
-  }
-  if (!/^\d{1,18}$/.test(id)) return null;
-  const row = await db
-    .selectFrom('trades')
-    .select(['platform', 'trade_id'])
-    .where('id', '=', BigInt(id))
-    .executeTakeFirst();
-  return row ?? null;
+  const key = parseTradeKey(id);
+  if (!key) return null;
+  let q = db.selectFrom('trades').select(['platform', 'trade_id']);
+  q =
+    'id' in key
+      ? q.where('id', '=', key.id)
+      : q.where('platform', '=', key.platform).where('trade_id', '=', key.trade_id);
+  return (await q.executeTakeFirst()) ?? null;
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import type { TradeKey } from './chains.repository';
 import { type DivisionFilter, inDivisions } from './officers.repository';
 
 /**
@@ -194,42 +195,47 @@ export interface TradeDetailRow extends TradeRow {
   flows_updated_at: Date | null;
 }
 
-/** The current state of a trade, its parties' names and its flows row; null when unknown. */
-export async function findTradeDetail(
-  db: Db,
-  ref: { platform: string; trade_id: string },
-): Promise<TradeDetailRow | null> {
-  const row = await selectTrades(db)
-    .select([
-      't.site_lat',
-      't.site_lon',
-      't.lines',
-      't.upstream',
-      't.updated_at',
-      'f.paid_fen',
-      'f.weighed_g',
-      'f.invoiced_fen',
-      'f.differences',
-      'f.updated_at as flows_updated_at',
-    ])
-    .where('t.platform', '=', ref.platform)
-    .where('t.trade_id', '=', ref.trade_id)
-    .executeTakeFirst();
-  return (row as TradeDetailRow | undefined) ?? null;
+/**
+ * The current state of a trade, its parties' names and its flows row; null when unknown. Found by
+ * either form of `{id}` (parseTradeKey), so the route needs no lookup of the trade's reference first.
+ */
+export async function findTradeDetail(db: Db, key: TradeKey): Promise<TradeDetailRow | null> {
+  let q = selectTrades(db).select([
+    't.site_lat',
+    't.site_lon',
+    't.lines',
+    't.upstream',
+    't.updated_at',
+    'f.paid_fen',
+    'f.weighed_g',
+    'f.invoiced_fen',
+    'f.differences',
+    'f.updated_at as flows_updated_at',
+  ]);
+  q =
+    'id' in key
+      ? q.where('t.id', '=', key.id)
+      : q.where('t.platform', '=', key.platform).where('t.trade_id', '=', key.trade_id);
+  return ((await q.executeTakeFirst()) as TradeDetailRow | undefined) ?? null;
 }
 
-/** Where a trade sits: its divisions, for the scope check before anything else is read. */
+/** Where a trade sits: its reference and divisions, for the scope check before anything else is read. */
 export async function findTradeDivisions(
   db: Db,
-  ref: { platform: string; trade_id: string },
-): Promise<{ id: bigint; seller_division: string; buyer_division: string } | null> {
-  const row = await db
-    .selectFrom('trades')
-    .select(['id', 'seller_division', 'buyer_division'])
-    .where('platform', '=', ref.platform)
-    .where('trade_id', '=', ref.trade_id)
-    .executeTakeFirst();
-  return row ?? null;
+  key: TradeKey,
+): Promise<{
+  id: bigint;
+  platform: string;
+  trade_id: string;
+  seller_division: string;
+  buyer_division: string;
+} | null> {
+  let q = db.selectFrom('trades').select(['id', 'platform', 'trade_id', 'seller_division', 'buyer_division']);
+  q =
+    'id' in key
+      ? q.where('id', '=', key.id)
+      : q.where('platform', '=', key.platform).where('trade_id', '=', key.trade_id);
+  return (await q.executeTakeFirst()) ?? null;
 }
 
 export async function listTradeVersions(db: Db, ref: { platform: string; trade_id: string }) {

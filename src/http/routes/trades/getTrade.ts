@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { formatKg, formatMoney, formatQuantity, type QuantityUnit } from '../../../domain/money';
-import { findTradeRef } from '../../../repositories/chains.repository';
+import { parseTradeKey } from '../../../repositories/chains.repository';
 import {
   findTradeDetail,
   listTradeAnomalies,
@@ -371,12 +371,12 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
   const vault = new PiiVault(deps.keyring);
   app.openapi(getTradeRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const ref = await findTradeRef(deps.db, id);
-    const t = ref ? await findTradeDetail(deps.db, ref) : null;
+    const key = parseTradeKey(id);
+    const t = key ? await findTradeDetail(deps.db, key) : null;
     const scope = officerScope(c.get('officer')!);
     // Unknown and out of scope answer alike: no existence oracle.
-    if (!ref || !t || !(canSee(scope, t.seller_division) || canSee(scope, t.buyer_division)))
-      throw notFound(id);
+    if (!t || !(canSee(scope, t.seller_division) || canSee(scope, t.buyer_division))) throw notFound(id);
+    const ref = { platform: t.platform, trade_id: t.trade_id };
 
     const [versions, payments, weighings, invoices, anomalies] = await Promise.all([
       listTradeVersions(deps.db, ref),

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { buildChain, type ChainNode, type ChainParty } from '../../../chains/chain.service';
-import { findTradeRef } from '../../../repositories/chains.repository';
+import { parseTradeKey } from '../../../repositories/chains.repository';
 import { findTradeDivisions } from '../../../repositories/trades-query.repository';
 import type { App } from '../../app';
 import {
@@ -238,11 +238,12 @@ export function registerGetTradeChain(app: App, deps: QueryRouteDeps): void {
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
     const scope = officerScope(c.get('officer')!);
-    const ref = await findTradeRef(deps.db, id);
-    const where = ref ? await findTradeDivisions(deps.db, ref) : null;
-    if (!ref || !where || !(canSee(scope, where.seller_division) || canSee(scope, where.buyer_division))) {
+    const key = parseTradeKey(id);
+    const where = key ? await findTradeDivisions(deps.db, key) : null;
+    if (!where || !(canSee(scope, where.seller_division) || canSee(scope, where.buyer_division))) {
       throw new ProblemError('not_found', `No trade ${JSON.stringify(id)} in your divisions.`);
     }
+    const ref = { platform: where.platform, trade_id: where.trade_id };
     const chain = await buildChain(deps.db, ref, {
       direction: q.direction ?? 'both',
       maxDepth: q.max_depth === undefined ? DEFAULT_DEPTH : Number(q.max_depth),
