@@ -130,10 +130,14 @@ export async function applyTradeVersions(
 
   const platforms = keys.map((k) => k.platform);
   const ids = keys.map((k) => k.tradeId);
-  // Every stored version of the touched trades, with their parties' divisions. The data of a
-  // version of this batch is not sent back: it is the input's (a stored record version always
-  // has the same content — ingestion answers 409 to any other), already in memory.
-  const own = new Map(inputs.map((v) => [`${tradeKeyString(v)}\u001f${v.version}`, v]));
+  // Every stored version of the touched trades, with their parties' divisions. The data of this
+  // batch's own version of a trade (when it has just one) is not sent back: a stored record
+  // version always has the same content (ingestion answers 409 to any other), already in memory.
+  const own = new Map<string, TradeVersionInput | null>();
+  for (const v of inputs) {
+    const k = tradeKeyString(v);
+    own.set(k, own.has(k) ? null : v);
+  }
   const versions = await sql<{
     platform: string;
     trade_id: string;
@@ -143,13 +147,11 @@ export async function applyTradeVersions(
     seller_division: string | null;
     buyer_division: string | null;
   }>`
-    SELECT v.platform, v.trade_id, v.version, v.kind, CASE WHEN b.version IS NULL THEN v.data END AS data,
+    SELECT v.platform, v.trade_id, v.version, v.kind, CASE WHEN v.version = k.own THEN NULL ELSE v.data END AS data,
            sd.division AS seller_division, bd.division AS buyer_division
-    FROM trade_versions v JOIN unnest(${arrayLiteral(platforms)}::text[], ${arrayLiteral(ids)}::text[]) AS k(platform, trade_id)
-      ON v.platform = k.platform AND v.trade_id = k.trade_id
-    LEFT JOIN unnest(${arrayLiteral(inputs.map((v) => v.platform))}::text[], ${arrayLiteral(inputs.map((v) => v.tradeId))}::text[],
-                     ${arrayLiteral(inputs.map((v) => v.version))}::int[]) AS b(platform, trade_id, version)
-      ON b.platform = v.platform AND b.trade_id = v.trade_id AND b.version = v.version
+    FROM unnest(${arrayLiteral(platforms)}::text[], ${arrayLiteral(ids)}::text[],
+                ${arrayLiteral(keys.map((k) => own.get(tradeKeyString(k))?.version ?? null))}::int[]) AS k(platform, trade_id, own)
+    JOIN trade_versions v ON v.platform = k.platform AND v.trade_id = k.trade_id
     LEFT JOIN parties sd ON sd.party_key = v.data #>> '{seller,key}'
     LEFT JOIN parties bd ON bd.party_key = v.data #>> '{buyer,key}'`.execute(db);
   const oldEntries = await sql<EntryRow>`
@@ -163,7 +165,7 @@ export async function applyTradeVersions(
   const divisions = new Map<string, string>();
   for (const v of versions.rows) {
     const k = tradeKeyString({ platform: v.platform, tradeId: v.trade_id });
-    const data = v.data ?? (own.get(`${k}\u001f${v.version}`)!.data as StoredTradeData);
+    const data = v.data ?? (own.get(k)!.data as StoredTradeData);
     const list = byTrade.get(k) ?? [];
     if (list.length === 0) byTrade.set(k, list);
     list.push({ version: v.version, kind: v.kind as 'created', data });
