@@ -77,6 +77,32 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     .select(['code', 'valid_from', 'valid_to', 'levy_rate'])
     .execute()) as TaxRow[];
 
+  // A month's trades share a few treatments and dates: each rate is looked up once (the lookup
+  // filters and sorts every rate row, and ran for every trade of four months).
+  const levies = new Map<string, bigint>();
+  const levy = (code: string, date: string) => {
+    const k = `${code}|${date}`;
+    let bp = levies.get(k);
+    if (bp === undefined) {
+      bp = levyBasisPoints(rates, code, date);
+      levies.set(k, bp);
+    }
+    return bp;
+  };
+  // Each sealed account is decrypted (to be masked) once: processing seals an account once per
+  // batch, so a payee's payments of one batch share it. (Not by blind index: that is of the
+  // normalised number, and two spellings of one account may mask differently.)
+  const masks = new Map<string, string>();
+  const masked = (enc: Buffer) => {
+    const k = enc.toString('hex');
+    let m = masks.get(k);
+    if (m === undefined) {
+      m = maskAccountNo(keyring.decrypt('pii-encryption', enc));
+      masks.set(k, m);
+    }
+    return m;
+  };
+
   const tradeRows = await sql<{
     platform: string;
     trade_id: string;
@@ -301,7 +327,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
       amountFen: BigInt(l.amount_fen),
     })),
     taxTreatment: t.tax_treatment,
-    levyBp: levyBasisPoints(rates, t.tax_treatment, shanghaiDate(t.occurred_at.getTime())),
+    levyBp: levy(t.tax_treatment, shanghaiDate(t.occurred_at.getTime())),
     siteCode: t.site_code,
     siteLat: num(t.site_lat),
     siteLon: num(t.site_lon),
@@ -356,7 +382,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     payeeKey: p.payee_key,
     payeeName: p.payee_name,
     payeeAccount: p.payee_account_bidx.toString('hex'),
-    payeeAccountMasked: maskAccountNo(keyring.decrypt('pii-encryption', p.payee_account_enc)),
+    payeeAccountMasked: masked(p.payee_account_enc),
     serialNo: p.serial_no,
     reversed: p.reversed,
     trades: (linksByPayment.get(`${p.platform}:${p.payment_id}`) ?? []).sort((a, b) =>
@@ -481,7 +507,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
   for (const t of personTrades.rows) {
     const ms = t.occurred_at.getTime();
     const month = shanghaiDate(ms).slice(0, 7);
-    const bp = levyBasisPoints(rates, t.tax_treatment, shanghaiDate(ms));
+    const bp = levy(t.tax_treatment, shanghaiDate(ms));
     const ex = exTaxFromInclusive(t.total_fen, { basisPoints: bp });
     const m = personSales.get(t.seller_key) ?? new Map<string, bigint>();
     if (m.size === 0) personSales.set(t.seller_key, m);
