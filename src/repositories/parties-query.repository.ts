@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { compiledQuery } from '../db/compiled';
 import type { Db } from '../db/database';
 import type { Sale, StreamEntry } from '../domain/allocation';
 import { refKey } from '../domain/allocation';
@@ -17,8 +18,8 @@ import {
  * inputs of the monthly VAT reference sheet (computed by src/domain/reference-sheet.ts).
  */
 
-export async function findParty(db: Db, key: string) {
-  const row = await db
+const partyByKey = compiledQuery((db, key: string) =>
+  db
     .selectFrom('parties')
     .select([
       'party_key',
@@ -35,9 +36,11 @@ export async function findParty(db: Db, key: string) {
       'first_seen_at',
       'updated_at',
     ])
-    .where('party_key', '=', key)
-    .executeTakeFirst();
-  return row ?? null;
+    .where('party_key', '=', key),
+);
+
+export async function findParty(db: Db, key: string) {
+  return (await partyByKey(db, key))[0] ?? null;
 }
 
 export interface PartyTradeStats {

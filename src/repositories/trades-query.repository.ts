@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { compiledQuery } from '../db/compiled';
 import type { Db } from '../db/database';
 import type { TradeKey } from './chains.repository';
 import { type DivisionFilter, inDivisions } from './officers.repository';
@@ -195,12 +196,8 @@ export interface TradeDetailRow extends TradeRow {
   flows_updated_at: Date | null;
 }
 
-/**
- * The current state of a trade, its parties' names and its flows row; null when unknown. Found by
- * either form of `{id}` (parseTradeKey), so the route needs no lookup of the trade's reference first.
- */
-export async function findTradeDetail(db: Db, key: TradeKey): Promise<TradeDetailRow | null> {
-  let q = selectTrades(db).select([
+const selectTradeDetail = (db: Db) =>
+  selectTrades(db).select([
     't.site_lat',
     't.site_lon',
     't.lines',
@@ -212,12 +209,27 @@ export async function findTradeDetail(db: Db, key: TradeKey): Promise<TradeDetai
     'f.differences',
     'f.updated_at as flows_updated_at',
   ]);
-  q =
-    'id' in key
-      ? q.where('t.id', '=', key.id)
-      : q.where('t.platform', '=', key.platform).where('t.trade_id', '=', key.trade_id);
-  return ((await q.executeTakeFirst()) as TradeDetailRow | undefined) ?? null;
+const tradeDetailById = compiledQuery((db, id: bigint) => selectTradeDetail(db).where('t.id', '=', id));
+const tradeDetailByRef = compiledQuery((db, platform: string, tradeId: string) =>
+  selectTradeDetail(db).where('t.platform', '=', platform).where('t.trade_id', '=', tradeId),
+);
+
+/**
+ * The current state of a trade, its parties' names and its flows row; null when unknown. Found by
+ * either form of `{id}` (parseTradeKey), so the route needs no lookup of the trade's reference first.
+ */
+export async function findTradeDetail(db: Db, key: TradeKey): Promise<TradeDetailRow | null> {
+  const rows =
+    'id' in key ? await tradeDetailById(db, key.id) : await tradeDetailByRef(db, key.platform, key.trade_id);
+  return (rows[0] as TradeDetailRow | undefined) ?? null;
 }
+
+const selectTradeDivisions = (db: Db) =>
+  db.selectFrom('trades').select(['id', 'platform', 'trade_id', 'seller_division', 'buyer_division']);
+const tradeDivisionsById = compiledQuery((db, id: bigint) => selectTradeDivisions(db).where('id', '=', id));
+const tradeDivisionsByRef = compiledQuery((db, platform: string, tradeId: string) =>
+  selectTradeDivisions(db).where('platform', '=', platform).where('trade_id', '=', tradeId),
+);
 
 /** Where a trade sits: its reference and divisions, for the scope check before anything else is read. */
 export async function findTradeDivisions(
@@ -230,27 +242,28 @@ export async function findTradeDivisions(
   seller_division: string;
   buyer_division: string;
 } | null> {
-  let q = db.selectFrom('trades').select(['id', 'platform', 'trade_id', 'seller_division', 'buyer_division']);
-  q =
+  const rows =
     'id' in key
-      ? q.where('id', '=', key.id)
-      : q.where('platform', '=', key.platform).where('trade_id', '=', key.trade_id);
-  return (await q.executeTakeFirst()) ?? null;
+      ? await tradeDivisionsById(db, key.id)
+      : await tradeDivisionsByRef(db, key.platform, key.trade_id);
+  return rows[0] ?? null;
 }
 
-export async function listTradeVersions(db: Db, ref: { platform: string; trade_id: string }) {
-  return db
+const tradeVersions = compiledQuery((db, platform: string, tradeId: string) =>
+  db
     .selectFrom('trade_versions')
     .select(['version', 'kind', 'event_id', 'event_ts', 'received_at', 'data'])
-    .where('platform', '=', ref.platform)
-    .where('trade_id', '=', ref.trade_id)
-    .orderBy('version')
-    .execute();
+    .where('platform', '=', platform)
+    .where('trade_id', '=', tradeId)
+    .orderBy('version'),
+);
+
+export async function listTradeVersions(db: Db, ref: { platform: string; trade_id: string }) {
+  return tradeVersions(db, ref.platform, ref.trade_id);
 }
 
-/** Payments linked to the trade (declared or matched), with their reversal if any. */
-export async function listTradePayments(db: Db, ref: { platform: string; trade_id: string }) {
-  return db
+const tradePayments = compiledQuery((db, platform: string, tradeId: string) =>
+  db
     .selectFrom('payment_links as l')
     .innerJoin('payments as p', (j) =>
       j.onRef('p.platform', '=', 'l.platform').onRef('p.payment_id', '=', 'l.payment_id'),
@@ -275,15 +288,19 @@ export async function listTradePayments(db: Db, ref: { platform: string; trade_i
       'r.reversed_at',
       'r.reason as reversal_reason',
     ])
-    .where('l.platform', '=', ref.platform)
-    .where('l.trade_id', '=', ref.trade_id)
+    .where('l.platform', '=', platform)
+    .where('l.trade_id', '=', tradeId)
     .orderBy('p.paid_at')
-    .orderBy('p.payment_id')
-    .execute();
+    .orderBy('p.payment_id'),
+);
+
+/** Payments linked to the trade (declared or matched), with their reversal if any. */
+export async function listTradePayments(db: Db, ref: { platform: string; trade_id: string }) {
+  return tradePayments(db, ref.platform, ref.trade_id);
 }
 
-export async function listTradeWeighings(db: Db, ref: { platform: string; trade_id: string }) {
-  return db
+const tradeWeighings = compiledQuery((db, platform: string, tradeId: string) =>
+  db
     .selectFrom('weighings')
     .select([
       'weighing_id',
@@ -296,11 +313,14 @@ export async function listTradeWeighings(db: Db, ref: { platform: string; trade_
       'net_g',
       'weighed_at',
     ])
-    .where('platform', '=', ref.platform)
-    .where('trade_id', '=', ref.trade_id)
+    .where('platform', '=', platform)
+    .where('trade_id', '=', tradeId)
     .orderBy('weighed_at')
-    .orderBy('weighing_id')
-    .execute();
+    .orderBy('weighing_id'),
+);
+
+export async function listTradeWeighings(db: Db, ref: { platform: string; trade_id: string }) {
+  return tradeWeighings(db, ref.platform, ref.trade_id);
 }
 
 export interface InvoiceRow {
@@ -316,12 +336,8 @@ export interface InvoiceRow {
   lines: unknown;
 }
 
-/** Invoices linked to the trade, and the red-letter invoices that reverse them. */
-export async function listTradeInvoices(
-  db: Db,
-  ref: { platform: string; trade_id: string },
-): Promise<{ blue: (InvoiceRow & { basis: string })[]; red: InvoiceRow[] }> {
-  const blue = await db
+const tradeBlueInvoices = compiledQuery((db, platform: string, tradeId: string) =>
+  db
     .selectFrom('invoice_links as l')
     .innerJoin('invoices as i', (j) =>
       j.onRef('i.platform', '=', 'l.platform').onRef('i.invoice_no', '=', 'l.invoice_no'),
@@ -339,11 +355,18 @@ export async function listTradeInvoices(
       'i.total_fen',
       'i.lines',
     ])
-    .where('l.platform', '=', ref.platform)
-    .where('l.trade_id', '=', ref.trade_id)
+    .where('l.platform', '=', platform)
+    .where('l.trade_id', '=', tradeId)
     .orderBy('i.issued_at')
-    .orderBy('i.invoice_no')
-    .execute();
+    .orderBy('i.invoice_no'),
+);
+
+/** Invoices linked to the trade, and the red-letter invoices that reverse them. */
+export async function listTradeInvoices(
+  db: Db,
+  ref: { platform: string; trade_id: string },
+): Promise<{ blue: (InvoiceRow & { basis: string })[]; red: InvoiceRow[] }> {
+  const blue = await tradeBlueInvoices(db, ref.platform, ref.trade_id);
   if (blue.length === 0) return { blue, red: [] };
   const red = await db
     .selectFrom('invoices')
@@ -372,10 +395,8 @@ export async function listTradeInvoices(
   return { blue, red };
 }
 
-/** Findings that name the trade among their supporting trades (GIN index anomalies_trades). */
-export async function listTradeAnomalies(db: Db, ref: { platform: string; trade_id: string }) {
-  const probe = JSON.stringify([{ platform: ref.platform, trade_id: ref.trade_id }]);
-  return db
+const anomaliesCiting = compiledQuery((db, probe: string) =>
+  db
     .selectFrom('anomalies')
     .select([
       'id',
@@ -390,6 +411,10 @@ export async function listTradeAnomalies(db: Db, ref: { platform: string; trade_
       'last_detected_at',
     ])
     .where('trades', '@>', sql<string>`${probe}::jsonb`)
-    .orderBy('id')
-    .execute();
+    .orderBy('id'),
+);
+
+/** Findings that name the trade among their supporting trades (GIN index anomalies_trades). */
+export async function listTradeAnomalies(db: Db, ref: { platform: string; trade_id: string }) {
+  return anomaliesCiting(db, JSON.stringify([{ platform: ref.platform, trade_id: ref.trade_id }]));
 }
