@@ -140,6 +140,7 @@ try {
   const processMs = performance.now() - t - excluded.ms;
   recording = false;
   const cpu1 = await cpuNow();
+  const cpu2 = await cpuNow();
   t = performance.now();
   const dirty = await rt.db.selectFrom('stream_dirty').select(['party_key', 'material']).execute();
   for (const d of dirty)
@@ -147,6 +148,7 @@ try {
       streamsPerTransaction: DEFAULT_STREAMS_PER_TRANSACTION,
     });
   const allocateMs = performance.now() - t;
+  const cpu3 = await cpuNow();
   const n = data.events.length;
   console.log(
     JSON.stringify({
@@ -161,7 +163,14 @@ try {
           postgres: Math.round(((cpu1.pg - cpu0.pg - excluded.pg) / n) * 1000),
         },
       },
-      allocate: { ms: Math.round(allocateMs), streams: dirty.length },
+      allocate: {
+        ms: Math.round(allocateMs),
+        streams: dirty.length,
+        cpu_us_per_event: {
+          node: Math.round(((cpu3.node - cpu2.node) / n) * 1000),
+          postgres: Math.round(((cpu3.pg - cpu2.pg) / n) * 1000),
+        },
+      },
       end_to_end_per_s: Math.round((n / (processMs + allocateMs)) * 1000),
     }),
   );
