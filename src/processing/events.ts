@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import type {
   EventDataMap,
@@ -14,7 +15,6 @@ import type {
 import type { StreamMark } from '../queue/producer';
 import { markPeriodsDirty } from '../repositories/anomalies.repository';
 import { periodsAffected } from '../rules/periods';
-import { arrayLiteral } from './bulk';
 import type { ProcessingContext, TradeKey } from './context';
 import {
   applyPaymentReversals,

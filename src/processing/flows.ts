@@ -1,8 +1,9 @@
 import { type RawBuilder, sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import { apportion, computeFlows, type FlowInvoice, type FlowPayment } from '../domain/flows';
 import type { Tolerances } from '../domain/tolerances';
-import { arrayLiteral, columnsOf, insertFromUnnest } from './bulk';
+import { columnsOf, insertFromUnnest } from './bulk';
 import { type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
 

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
-import { arrayLiteral } from './bulk';
 
 /**
  * Transaction-scoped advisory locks on string keys, taken in one sorted pass. Every code path

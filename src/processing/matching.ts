@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import { matchDocuments } from '../domain/matching';
 import { amountTolerance, type Tolerances } from '../domain/tolerances';
-import { arrayLiteral } from './bulk';
 import type { TradeKey } from './context';
 import type { InvoiceGroup, PaymentGroup } from './documents';
 import { lockKeys } from './locks';

@@ -1,9 +1,10 @@
 import { type RawBuilder, sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import type { Party, TradeData } from '../domain/events';
 import { parseMoney, parseQuantity } from '../domain/money';
 import { currentTradeState } from '../domain/trade-state';
-import { arrayLiteral, columnsOf, insertFromUnnest } from './bulk';
+import { columnsOf, insertFromUnnest } from './bulk';
 import { type StreamKey, streamKeyString, type TradeKey, tradeKeyString } from './context';
 import { lockKeys } from './locks';
 import type { PartyCollector } from './parties';

@@ -1,4 +1,5 @@
 import { type QueryResult, sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import { packBytes } from '../db/packed-bytes';
 
@@ -63,7 +64,8 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
 
   const r = reps.map((i) => events[i]!);
   // unnest() turns parallel arrays into rows: one round trip for the whole group; the byte
-  // columns as one binary parameter each (packBytes).
+  // columns as one binary parameter each (packBytes), the others as array literals.
+  const a = arrayLiteral;
   const hashes = packBytes(r.map((e) => e.contentSha256));
   const bodies = packBytes(r.map((e) => e.sealedBody));
   const columns = sql`
@@ -71,13 +73,13 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       substring(${hashes.bytes}::bytea FROM k.hash_at FOR k.hash_len), substring(${bodies.bytes}::bytea FROM k.body_at FOR k.body_len),
       k.signature, k.batch_id, k.batch_line, k.received_at
     FROM unnest(
-      ${r.map((e) => e.platform)}::text[], ${r.map((e) => e.eventId)}::text[], ${r.map((e) => e.eventType)}::text[],
-      ${r.map((e) => e.eventTs.toISOString())}::timestamptz[], ${r.map((e) => e.recordKind)}::text[],
-      ${r.map((e) => e.recordKey)}::text[], ${r.map((e) => e.recordVersion)}::int[],
-      ${hashes.at}::int[], ${hashes.len}::int[], ${bodies.at}::int[], ${bodies.len}::int[],
-      ${r.map((e) => (e.signature ? JSON.stringify(e.signature) : null))}::jsonb[],
-      ${r.map((e) => e.batchId)}::text[], ${r.map((e) => e.batchLine)}::int[],
-      ${r.map((e) => e.receivedAt.toISOString())}::timestamptz[])
+      ${a(r.map((e) => e.platform))}::text[], ${a(r.map((e) => e.eventId))}::text[], ${a(r.map((e) => e.eventType))}::text[],
+      ${a(r.map((e) => e.eventTs))}::timestamptz[], ${a(r.map((e) => e.recordKind))}::text[],
+      ${a(r.map((e) => e.recordKey))}::text[], ${a(r.map((e) => e.recordVersion))}::int[],
+      ${a(hashes.at)}::int[], ${a(hashes.len)}::int[], ${a(bodies.at)}::int[], ${a(bodies.len)}::int[],
+      ${a(r.map((e) => (e.signature ? JSON.stringify(e.signature) : null)))}::jsonb[],
+      ${a(r.map((e) => e.batchId))}::text[], ${a(r.map((e) => e.batchLine))}::int[],
+      ${a(r.map((e) => e.receivedAt))}::timestamptz[])
       AS k(platform, event_id, event_type, event_ts, record_kind, record_key, record_version,
            hash_at, hash_len, body_at, body_len, signature, batch_id, batch_line, received_at)`;
   const insert = (onConflict: boolean) => sql<{ platform: string; event_id: string }>`

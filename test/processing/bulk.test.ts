@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { arrayLiteral, selectFromUnnest } from '../../src/processing/bulk';
+import { arrayLiteral } from '../../src/db/array-literal';
+import { selectFromUnnest } from '../../src/processing/bulk';
 import { createTestContext, type TestContext } from '../support/context';
 
 let ctx: TestContext;
