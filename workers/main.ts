@@ -1,6 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/database';
+import { autovacuumEnabled } from '../src/db/maintenance';
 import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
@@ -177,6 +178,11 @@ export async function runWorkers(rt: import('../src/runtime').Runtime): Promise<
     { partitions: rt.config.queuePartitions, concurrency: rt.config.workerConcurrency },
     'workers started',
   );
+  if (!(await autovacuumEnabled(rt.db).catch(() => true))) {
+    rt.log.warn(
+      'PostgreSQL runs with autovacuum off: tables are never vacuumed, so index-only scans read the tables and dead rows accumulate; turn it on (autovacuum = on) or VACUUM regularly',
+    );
+  }
   await stopped;
   rt.log.info('shutting down workers: finishing active jobs');
   await running.close();

@@ -37,3 +37,13 @@ export async function refreshStaleStatistics(db: Db): Promise<string[]> {
   }
   return stale.rows.map((r) => r.relname);
 }
+
+/**
+ * Whether the server vacuums tables on its own. With autovacuum off, nothing sets the visibility
+ * map, so the covering indexes' index-only scans read the table for every row (and dead rows pile
+ * up): reads get several times slower. It is a server setting, so a process can only warn.
+ */
+export async function autovacuumEnabled(db: Db): Promise<boolean> {
+  const r = await sql<{ autovacuum: string }>`SHOW autovacuum`.execute(db);
+  return r.rows[0]?.autovacuum === 'on';
+}
