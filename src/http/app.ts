@@ -1,11 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { requestId } from 'hono/request-id';
 import type { AuditSubjects } from '../audit/audit';
 import { isUnavailableError } from '../db/database';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { AuthOfficer } from './auth';
+import { requestHeader } from './node-request';
 import { type FieldError, ProblemError, problemBody, zodIssuesToFieldErrors } from './problems';
 
 export interface AppEnv {
@@ -46,7 +47,14 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
     },
   });
 
-  app.use(requestId({ headerName: 'x-request-id' }));
+  app.use(async (c, next) => {
+    // As hono's requestId middleware, reading the header without building a Headers object.
+    const given = requestHeader(c, 'x-request-id');
+    const id = given && given.length <= 255 && !/[^\w\-=]/.test(given) ? given : randomUUID();
+    c.set('requestId', id);
+    c.header('x-request-id', id);
+    await next();
+  });
   app.use(async (c, next) => {
     const started = performance.now();
     c.set('log', deps.log.child({ request_id: c.get('requestId') }));

@@ -30,7 +30,7 @@ function post(
   path: string,
   chunks: Buffer[],
   headers: Record<string, string>,
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false }, (res) => {
       let body = '';
@@ -38,7 +38,7 @@ function post(
       res.on('data', (d) => {
         body += d;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);
     for (const c of chunks) req.write(c);
@@ -115,5 +115,22 @@ describe('ingest over a real Node server', () => {
     );
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ accepted: 3, duplicates: 0, rejected: 0 });
+  });
+
+  it('reads the signature, content type and request id headers from the Node request', async () => {
+    const body = Buffer.from(JSON.stringify(tradeCreated()));
+    const path = `/v1/ingest/${platform.code}/events`;
+    const ok = await post(path, [body], { ...signed(uid('evt'), body), 'x-request-id': 'client-req-42' });
+    expect(ok.status).toBe(202);
+    expect(ok.headers['x-request-id']).toBe('client-req-42');
+
+    const unsigned = signed(uid('evt'), body);
+    delete (unsigned as Record<string, string>)['webhook-signature'];
+    const noSignature = await post(path, [body], { ...unsigned, 'x-request-id': 'bad id!' });
+    expect(noSignature.status).toBe(401);
+    expect(noSignature.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+
+    const text = await post(path, [body], signed(uid('evt'), body, 'text/plain'));
+    expect(text.status).toBe(415);
   });
 });

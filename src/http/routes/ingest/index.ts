@@ -10,6 +10,7 @@ import {
   type WebhookHeaders,
 } from '../../../ingest/ingest.service';
 import type { App } from '../../app';
+import { nodeIncoming, requestHeader } from '../../node-request';
 import {
   fieldErrorSchema,
   ProblemError,
@@ -71,14 +72,14 @@ const commonErrors = {
 
 function webhookHeaders(c: Context): WebhookHeaders {
   return {
-    id: c.req.header('webhook-id') ?? null,
-    timestamp: c.req.header('webhook-timestamp') ?? null,
-    signature: c.req.header('webhook-signature') ?? null,
+    id: requestHeader(c, 'webhook-id') ?? null,
+    timestamp: requestHeader(c, 'webhook-timestamp') ?? null,
+    signature: requestHeader(c, 'webhook-signature') ?? null,
   };
 }
 
 function requireContentType(c: Context, expected: RegExp, name: string): void {
-  const ct = c.req.header('content-type') ?? '';
+  const ct = requestHeader(c, 'content-type') ?? '';
   if (!expected.test(ct)) throw new ProblemError('unsupported_media_type', `Content-Type must be ${name}.`);
 }
 
@@ -92,8 +93,8 @@ const tooLarge = (bytes: number) => () => {
  * (measurable per request at ingest rates); elsewhere (tests' app.request) the Request is used.
  */
 function untouchedIncoming(c: Context): IncomingMessage | null {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (!incoming || typeof incoming.on !== 'function') return null;
+  const incoming = nodeIncoming(c);
+  if (!incoming) return null;
   if (incoming.readableDidRead || incoming.readableFlowing !== null || incoming.readableEnded) return null;
   return incoming;
 }
@@ -103,7 +104,7 @@ function limitBody(maxSize: number): MiddlewareHandler {
   const viaRequest = bodyLimit({ maxSize, onError: tooLarge(maxSize) });
   return async (c, next) => {
     if (!untouchedIncoming(c)) return viaRequest(c, next);
-    const declared = c.req.header('content-length');
+    const declared = requestHeader(c, 'content-length');
     if (declared !== undefined && Number.parseInt(declared, 10) > maxSize) tooLarge(maxSize)();
     await next();
   };
