@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Auditor } from '../../src/audit/audit';
-import { type App, createBaseApp } from '../../src/http/app';
-import { addAuditSubjects, officerGate, ROLES_FOR, requireRole } from '../../src/http/auth';
+import type { App } from '../../src/http/app';
+import { addAuditSubjects, ROLES_FOR, requireRole } from '../../src/http/auth';
 import { OFFICER_TOKEN_CACHE_MS } from '../../src/http/server';
 import { TokenRevocations } from '../../src/http/token-revocations';
 import { rotateOfficerToken, setOfficerStatus } from '../../src/repositories/officers.repository';
 import { createTestContext, type TestContext } from '../support/context';
-import { addOfficer, bearer } from '../support/officers';
+import { addOfficer, bearer, buildOfficerApp } from '../support/officers';
 
 /**
  * `serve api` trusts a verified token for OFFICER_TOKEN_CACHE_MS (src/http/server.ts) before asking
@@ -21,24 +20,15 @@ const TTL = OFFICER_TOKEN_CACHE_MS;
 
 beforeAll(async () => {
   ctx = await createTestContext();
-  app = createBaseApp({ log: ctx.rt.log, metrics: ctx.rt.metrics });
-  app.use(
-    '/v1/*',
-    officerGate({
-      db: ctx.rt.db,
-      keyring: ctx.rt.keyring,
-      redis: ctx.rt.queues.redis,
-      redisPrefix: ctx.redisPrefix,
-      auditor: new Auditor({ db: ctx.rt.db, keyring: ctx.rt.keyring }),
-      now: () => now,
-      tokenCacheTtlMs: TTL,
-      clientIp: () => '127.0.0.1',
-    }),
-  );
-  app.get('/v1/test/whoami', requireRole(...ROLES_FOR.readRecords), (c) => {
-    addAuditSubjects(c, { parties: ['91350100M000100Y43'] });
-    return c.json({ login: c.get('officer')!.login });
-  });
+  ({ app } = buildOfficerApp(ctx, {
+    now: () => now,
+    tokenCacheTtlMs: TTL,
+    routes: (a) =>
+      a.get('/v1/test/whoami', requireRole(...ROLES_FOR.readRecords), (c) => {
+        addAuditSubjects(c, { parties: ['91350100M000100Y43'] });
+        return c.json({ login: c.get('officer')!.login });
+      }),
+  }));
 });
 afterAll(async () => ctx.close());
 
@@ -100,25 +90,16 @@ describe('officer token cache with change notifications (as serve api runs it)',
   beforeAll(async () => {
     changes = new TokenRevocations(ctx.databaseUrl, undefined, 50);
     await changes.start();
-    notifiedApp = createBaseApp({ log: ctx.rt.log, metrics: ctx.rt.metrics });
-    notifiedApp.use(
-      '/v1/*',
-      officerGate({
-        db: ctx.rt.db,
-        keyring: ctx.rt.keyring,
-        redis: ctx.rt.queues.redis,
-        redisPrefix: ctx.redisPrefix,
-        auditor: new Auditor({ db: ctx.rt.db, keyring: ctx.rt.keyring }),
-        // A frozen clock: only a notification can end a cached entry here.
-        now: () => realNow,
-        tokenCacheTtlMs: TTL,
-        tokenChanges: changes,
-        clientIp: () => '127.0.0.1',
-      }),
-    );
-    notifiedApp.get('/v1/test/whoami', requireRole(...ROLES_FOR.readRecords), (c) =>
-      c.json({ login: c.get('officer')!.login }),
-    );
+    ({ app: notifiedApp } = buildOfficerApp(ctx, {
+      // A frozen clock: only a notification can end a cached entry here.
+      now: () => realNow,
+      tokenCacheTtlMs: TTL,
+      tokenChanges: changes,
+      routes: (a) =>
+        a.get('/v1/test/whoami', requireRole(...ROLES_FOR.readRecords), (c) =>
+          c.json({ login: c.get('officer')!.login }),
+        ),
+    }));
   });
   afterAll(async () => changes.close());
 

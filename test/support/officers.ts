@@ -3,6 +3,7 @@ import { Auditor } from '../../src/audit/audit';
 import { type App, createBaseApp } from '../../src/http/app';
 import { officerGate } from '../../src/http/auth';
 import { registerAudit } from '../../src/http/routes/audit/listAuditEntries';
+import type { TokenRevocations } from '../../src/http/token-revocations';
 import { insertOfficer, type OfficerRole } from '../../src/repositories/officers.repository';
 import { type TestContext, uid } from './context';
 
@@ -45,6 +46,8 @@ export function buildOfficerApp(
     auditor?: Auditor;
     failureLimitPerMinute?: number;
     now?: () => number;
+    tokenCacheTtlMs?: number;
+    tokenChanges?: TokenRevocations;
     routes?: (app: App) => void;
   } = {},
 ): OfficerApp {
@@ -60,6 +63,8 @@ export function buildOfficerApp(
       auditor,
       failureLimitPerMinute: opts.failureLimitPerMinute,
       now: opts.now,
+      tokenCacheTtlMs: opts.tokenCacheTtlMs,
+      tokenChanges: opts.tokenChanges,
       clientIp: (c) => c.req.header('x-test-client') ?? '127.0.0.1',
     }),
   );
