@@ -747,15 +747,7 @@ function stockRow(s: StockStreamInput | StockSumsInput, period: string): StockRo
   if ('sums' in s) {
     const month = stockFromSums(s.sums);
     if (!month) throw new RangeError(`stock sums of ${s.material} do not fit: load the whole stream`);
-    return {
-      material: s.material,
-      opening_kg: formatKg(month.openingG),
-      in_kg: formatKg(month.inG),
-      out_kg: formatKg(month.outG),
-      unsourced_out_kg: formatKg(month.unsourcedOutG),
-      closing_kg: formatKg(month.closingG),
-      allocation_pending: false,
-    };
+    return toStockRow(s.material, month, false);
   }
   let pending = s.dirty;
   let month: ReturnType<typeof monthlyStock>[number] | undefined;
@@ -772,8 +764,16 @@ function stockRow(s: StockStreamInput | StockSumsInput, period: string): StockRo
     const unsourced = new Map(result.unsourced.map((u) => [refKey(u.sale), u.quantityG]));
     month = monthlyStock(s.purchases, s.sales, unsourced, period, period)[0]!;
   }
+  return toStockRow(s.material, month, pending);
+}
+
+function toStockRow(
+  material: string,
+  month: { openingG: bigint; inG: bigint; outG: bigint; unsourcedOutG: bigint; closingG: bigint },
+  pending: boolean,
+): StockRow {
   return {
-    material: s.material,
+    material,
     opening_kg: formatKg(month.openingG),
     in_kg: formatKg(month.inG),
     out_kg: formatKg(month.outG),
