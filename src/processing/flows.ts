@@ -23,17 +23,6 @@ const FLOW_UPDATE = [
   .map((c) => `${c} = excluded.${c}`)
   .join(', ');
 
-/**
- * Recomputes the four-flow statuses of the given trades from everything linked to them now.
- * Each trade is locked first (sorted), so two workers adding different documents to one trade
- * serialise here and the later one reads the earlier one's committed rows: no lost update.
- */
-export async function recomputeFlows(db: Db, keys: readonly TradeKey[], tol: Tolerances): Promise<number> {
-  const r = await prepareFlows(db, keys, tol);
-  await r.write?.execute(db);
-  return r.count;
-}
-
 interface FlowInputs {
   trades: {
     platform: string;
@@ -75,6 +64,9 @@ interface FlowInputs {
 }
 
 /**
+ * Recomputes the four-flow statuses of the given trades from everything linked to them now.
+ * Each trade is locked first (sorted), so two workers adding different documents to one trade
+ * serialise here and the later one reads the earlier one's committed rows: no lost update.
  * Locks the trades' flows, reads what they depend on and computes them; returns the upsert of
  * `trade_flows`, not yet run, for the caller to run alone or with other writes. The inputs are
  * read in one statement, each kind as one JSON array (amounts as decimal strings: no bigint
