@@ -15,15 +15,20 @@
  *   detail  GET /v1/trades/{id} — random trades
  *   chain   GET /v1/trades/{id}/chain?max_depth=10 — random roots (mill purchases and any trade)
  *   sheet   GET /v1/parties/{key}/summary?period=2026-09 — the station with ~10,000 trades that month
+ *   withholding  GET /v1/parties/{key}/summary/withholding?period=2026-09 — its first 50 persons
  */
 
 import { sql } from 'kysely';
 import { buildChain } from '../src/chains/chain.service';
-import { computeReferenceSheet, periodBounds } from '../src/domain/reference-sheet';
+import { periodBounds, sheetFromFacts } from '../src/domain/reference-sheet';
 import { divisionFilter, officerScope } from '../src/http/auth';
 import { findTradeRef, parseTradeKey } from '../src/repositories/chains.repository';
 import { insertOfficer } from '../src/repositories/officers.repository';
-import { findParty, loadReferenceSheetData } from '../src/repositories/parties-query.repository';
+import {
+  findParty,
+  loadReferenceSheetData,
+  loadWithholdingPage,
+} from '../src/repositories/parties-query.repository';
 import {
   findTradeDetail,
   listTradeAnomalies,
@@ -65,21 +70,19 @@ const f = flags(
     connections: { type: 'string', default: '20' },
     database: { type: 'string' },
     'hot-party': { type: 'string' },
-    'sheet-requests': { type: 'string', default: '100' },
     'api-pool-size': { type: 'string' },
     'api-processes': { type: 'string', default: '1' },
     only: { type: 'string' },
     'no-in-process': { type: 'boolean', default: false },
   },
-  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--sheet-requests N] [--database URL --hot-party KEY] [--api-processes N] [--only list,detail,chain,sheet,gate] [--no-in-process] [--keep]',
+  'npx tsx bench/query.ts [--trades N] [--duration S] [--warmup S] [--connections N] [--database URL --hot-party KEY] [--api-processes N] [--only list,detail,chain,sheet,withholding,gate] [--no-in-process] [--keep]',
 );
 const trades = intFlag(f.trades, 'trades', 1000, 20_000_000);
 const duration = intFlag(f.duration, 'duration', 1, 600);
 const warmup = intFlag(f.warmup, 'warmup', 0, 60);
 const connections = intFlag(f.connections, 'connections', 1, 500);
-const sheetRequests = intFlag(f['sheet-requests'], 'sheet-requests', 1, 100_000);
 const apiProcesses = intFlag(f['api-processes'], 'api-processes', 1, 64);
-const ENDPOINT_NAMES = ['list', 'detail', 'chain', 'sheet', 'gate'];
+const ENDPOINT_NAMES = ['list', 'detail', 'chain', 'sheet', 'withholding', 'gate'];
 const only = f.only === undefined ? ENDPOINT_NAMES : f.only.split(',');
 for (const name of only) {
   if (!ENDPOINT_NAMES.includes(name))
@@ -169,9 +172,7 @@ async function main(): Promise<void> {
     return `from=${encodeURIComponent(`${m}-01T00:00:00+08:00`)}&to=${encodeURIComponent(`${next}-01T00:00:00+08:00`)}`;
   };
   const counties = ['440703', '440704', '440705', '440781', '440783', '440784', '440785'];
-  // amount: a fixed number of requests for endpoints slow enough that a timed run would cut
-  // off (and so not count) a good share of them.
-  const endpoints: { name: string; path: () => string; amount?: number }[] = [
+  const endpoints: { name: string; path: () => string }[] = [
     {
       name: 'list',
       path: () => {
@@ -183,7 +184,9 @@ async function main(): Promise<void> {
     },
     { name: 'detail', path: () => `/v1/trades/${pick(detailIds)}` },
     { name: 'chain', path: () => `/v1/trades/${pick(chainIds)}/chain?max_depth=10` },
-    { name: 'sheet', path: () => `/v1/parties/${hot}/summary?period=2026-09`, amount: sheetRequests },
+    { name: 'sheet', path: () => `/v1/parties/${hot}/summary?period=2026-09` },
+    // The sheet's per-person withholding rows, first page (50 persons).
+    { name: 'withholding', path: () => `/v1/parties/${hot}/summary/withholding?period=2026-09` },
     // Authentication + audit write + one indexed lookup that finds nothing (404): the gate's cost.
     { name: 'gate (404)', path: () => '/v1/trades/999999999999' },
   ];
@@ -191,23 +194,10 @@ async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   for (const ep of endpoints.filter((e) => only.includes(e.name.split(' ')[0]!))) {
     const next = () => ({ method: 'GET', path: ep.path(), headers });
-    if (warmup > 0)
-      await runLoad({
-        url,
-        connections,
-        durationSeconds: warmup,
-        ...(ep.amount ? { amount: connections } : {}),
-        next,
-      });
+    if (warmup > 0) await runLoad({ url, connections, durationSeconds: warmup, next });
     const cpu0 = cpuSeconds(api.pid) ?? 0;
     const waits = sampleWaits(env);
-    const r = await runLoad({
-      url,
-      connections,
-      durationSeconds: duration,
-      ...(ep.amount ? { amount: ep.amount } : {}),
-      next,
-    });
+    const r = await runLoad({ url, connections, durationSeconds: duration, next });
     const cpu = (cpuSeconds(api.pid) ?? 0) - cpu0;
     const backends = await waits.stop();
     const target = TARGETS[ep.name] ?? Number.NaN;
@@ -353,21 +343,26 @@ async function inProcessTimings(
   });
   const { startMs, endMs } = periodBounds('2026-09');
   const bounds = { start: new Date(startMs), end: new Date(endMs) };
+  const hotParty = { key: hot, kind: 'enterprise' as const };
   let sheetData: Awaited<ReturnType<typeof loadReferenceSheetData>> | null = null;
   await time('sheet: loadReferenceSheetData', 5, async () => {
-    sheetData = await loadReferenceSheetData(db, hot, '2026-09', bounds);
+    sheetData = await loadReferenceSheetData(db, hotParty, '2026-09', bounds);
   });
   const party = await findParty(db, hot);
-  await time('sheet: computeReferenceSheet', 5, async () =>
-    computeReferenceSheet({
-      party: { key: hot, kind: 'enterprise', name: party?.name ?? '', division: party?.division ?? '' },
+  await time('sheet: sheetFromFacts', 5, async () =>
+    sheetFromFacts({
+      party: { ...hotParty, name: party?.name ?? '', division: party?.division ?? '' },
       period: '2026-09',
       ...sheetData!,
     }),
   );
+  await time('sheet: loadWithholdingPage (50 persons)', 5, async () =>
+    loadWithholdingPage(db, hotParty, '2026-09', bounds, { after: null, limit: 51 }),
+  );
   const sd = sheetData as Awaited<ReturnType<typeof loadReferenceSheetData>> | null;
   direct['sheet: input sizes'] = {
-    trades_in_month: sd?.trades.length,
+    trades_in_month: sd?.facts.coverage.trades.n,
+    withholding_groups: sd?.facts.withholding.length,
     // Streams read whole (pending re-allocation, or sums that do not fit); the others are sums.
     stream_entries_read: sd?.stock.reduce(
       (a, s) => a + ('sums' in s ? 0 : s.purchases.length + s.sales.length),

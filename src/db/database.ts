@@ -60,8 +60,17 @@ export function createPool(opts: DbOptions): pg.Pool {
   return pool;
 }
 
+const poolSizes = new WeakMap<Db, number>();
+
 export function createDb(pool: pg.Pool): Db {
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  poolSizes.set(db, pool.options.max);
+  return db;
+}
+
+/** How many connections the pool behind `db` may open (undefined for a Db not made by createDb). */
+export function poolSizeOf(db: Db): number | undefined {
+  return poolSizes.get(db);
 }
 
 /** SQLSTATE classes that mean "the database is not there right now", not "your input is wrong". */

@@ -1,8 +1,10 @@
 /**
  * The monthly VAT reference sheet of one party (CONTRACT.md section 3, `GET /v1/parties/{key}/summary`).
  *
- * Pure and deterministic: the repository loads the inputs (src/repositories/parties-query.repository.ts),
- * this module does every sum, rounding and ratio. All money is bigint fen, all quantities bigint
+ * Pure and deterministic. The sheet is computed from sums over the party's month (SheetFacts),
+ * which the repository computes in SQL (src/repositories/parties-query.repository.ts) and
+ * `sheetFacts` here defines over trade rows; this module decides every rate and does every
+ * rounding, ratio and per-person figure. All money is bigint fen, all quantities bigint
  * grams; every division rounds half-up through `roundHalfUpDiv` (src/domain/money.ts). The
  * period is an Asia/Shanghai calendar month. Reference data with evidence, never a tax
  * determination: each figure says how it was computed (docs/api.md, and the OpenAPI descriptions).
@@ -23,6 +25,7 @@
  *   invoices issued in the month that reverse a blue one to the party (negative): Σ total_tax.
  * - reverse-invoice withholding: per natural person, Σ ex of the month's reverse-invoiced trades;
  *   exempt when ≤ the monthly exemption, else VAT = ex × levy rate (half-up); IIT = ex × 0.5%.
+ *   The sheet shows the totals; the per-person rows are listed apart (withholdingPersons).
  * - anomalies: open and confirmed findings of the party for the period, counted by rule.
  */
 import { allocateStream, refKey, type Sale, type StreamEntry } from './allocation';
@@ -291,7 +294,12 @@ export interface ReferenceSheet {
     };
     reverse_invoice_withholding: {
       basis: 'purchases_from_natural_persons' | 'own_sales';
-      persons: WithholdingRow[];
+      /** Natural persons with rated reverse-invoiced trades in the month. */
+      persons: number;
+      /** Of those, the ones within the monthly exemption. */
+      exempt_persons: number;
+      /** Their rows, a page at a time: `GET /v1/parties/{key}/summary/withholding?period=`. */
+      persons_href: string;
       total: { trades: number; amount: string; amount_ex_tax: string; vat: string; iit: string };
       unrated: { trades: number; amount: string };
     };
@@ -338,21 +346,6 @@ export function treatmentOn(
   return rate ? { ...best, rate } : null;
 }
 
-/**
- * `treatmentOn` for a trade's instant, remembered per (code, Asia/Shanghai day): a month's
- * thousands of trades fall on at most 31 days, and the lookup parses the rate each time.
- */
-function treatmentsByDay(rows: readonly TreatmentRow[]) {
-  const memo = new Map<string, ReturnType<typeof treatmentOn>>();
-  return (code: string, atMs: number) => {
-    const k = `${code}|${Math.floor((atMs + SHANGHAI_OFFSET_MS) / 86_400_000)}`;
-    if (memo.has(k)) return memo.get(k)!;
-    const tr = treatmentOn(rows, code, shanghaiDate(atMs));
-    memo.set(k, tr);
-    return tr;
-  };
-}
-
 /** "0.0300" → "0.03", "0.0000" → "0", "0" → "0": what parseRate accepts. */
 function stripZeros(s: string): string {
   if (!s.includes('.')) return s;
@@ -360,78 +353,469 @@ function stripZeros(s: string): string {
   return t.endsWith('.') ? t.slice(0, -1) : t;
 }
 
-interface Acc {
-  fen: bigint;
-  g: bigint;
-}
-const zero = (): Acc => ({ fen: 0n, g: 0n });
-const add = (a: Acc, fen: bigint, g: bigint) => {
-  a.fen += fen;
-  a.g += g;
-};
-const wireAQ = (a: Acc): AmountQty => ({ amount: formatMoney(a.fen), quantity_kg: formatKg(a.g) });
-
-/** Per material of a trade: the lines of one material summed. */
-function perMaterial(t: SheetTrade): Map<string, Acc> {
-  const m = new Map<string, Acc>();
-  for (const l of t.lines) {
-    const a = m.get(l.material) ?? zero();
-    if (!m.has(l.material)) m.set(l.material, a);
-    add(a, l.amountFen, l.quantityG);
-  }
-  return m;
-}
-
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const SEVERITY_ORDER = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITY_ORDER)[number];
 
-export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceSheet {
-  const { party } = input;
-  periodBounds(input.period); // validates the period
-  const rated = treatmentsByDay(input.treatments);
-  const purchases = input.trades.filter((t) => t.buyerKey === party.key);
-  const sales = input.trades.filter((t) => t.sellerKey === party.key);
+// ---------------------------------------------------------------------------------------------
+// Daily rates: the treatments table resolved for each day of the period
+// ---------------------------------------------------------------------------------------------
 
-  // --- purchases and sales by material -------------------------------------------------------
-  const purchaseRows = new Map<string, { all: Acc; np: Acc; rev: Acc; trades: number }>();
-  const purchaseTotal = { all: zero(), np: zero(), rev: zero(), trades: 0 };
-  for (const t of purchases) {
-    purchaseTotal.trades += 1;
-    const np = t.sellerKind === 'natural_person';
-    const rev = t.taxTreatment === 'reverse_invoice';
-    for (const [material, a] of perMaterial(t)) {
-      let row = purchaseRows.get(material);
-      if (!row) {
-        row = { all: zero(), np: zero(), rev: zero(), trades: 0 };
-        purchaseRows.set(material, row);
-      }
-      row.trades += 1;
-      for (const target of [row, purchaseTotal]) {
-        add(target.all, a.fen, a.g);
-        if (np) add(target.np, a.fen, a.g);
-        if (rev) add(target.rev, a.fen, a.g);
-      }
+/** The rate of one treatment code on one Asia/Shanghai day (treatmentOn). */
+export interface DailyRate {
+  code: string;
+  /** 'YYYY-MM-DD', Asia/Shanghai. */
+  day: string;
+  basisPoints: bigint;
+  monthlyExemptionFen: Fen | null;
+}
+
+/**
+ * Every treatment code's rate on every Asia/Shanghai day of the period, where one is valid
+ * (`treatmentOn`). The only place a trade's rate is decided: the repository hands this list to
+ * PostgreSQL, which joins each trade to its day's rate, and `sheetFacts` looks rates up in it.
+ */
+export function dailyRates(treatments: readonly TreatmentRow[], period: string): DailyRate[] {
+  const { startMs, endMs } = periodBounds(period);
+  const codes = [...new Set(treatments.map((t) => t.code))].sort(byString);
+  const out: DailyRate[] = [];
+  // The period starts at an Asia/Shanghai midnight and the offset is fixed: each step is a day.
+  for (let at = startMs; at < endMs; at += 86_400_000) {
+    const day = shanghaiDate(at);
+    for (const code of codes) {
+      const tr = treatmentOn(treatments, code, day);
+      if (tr)
+        out.push({
+          code,
+          day,
+          basisPoints: tr.rate.basisPoints,
+          monthlyExemptionFen: tr.monthlyExemptionFen,
+        });
     }
   }
-  const saleRows = new Map<string, { all: Acc; rev: Acc; trades: number }>();
-  const saleTotal = { all: zero(), rev: zero(), trades: 0 };
-  for (const t of sales) {
-    saleTotal.trades += 1;
+  return out;
+}
+
+const DAY_MS = 86_400_000;
+/** The Asia/Shanghai day number (days since 1970-01-01) of an instant. */
+const shanghaiDayNumber = (atMs: number) => Math.floor((atMs + SHANGHAI_OFFSET_MS) / DAY_MS);
+
+function rateLookup(rates: readonly DailyRate[]): (code: string, atMs: number) => DailyRate | undefined {
+  // Keyed by code, then by day number: a sheet looks up a rate for each of 10,000 trades or persons.
+  const byCode = new Map<string, Map<number, DailyRate>>();
+  for (const r of rates) {
+    let days = byCode.get(r.code);
+    if (!days) {
+      days = new Map();
+      byCode.set(r.code, days);
+    }
+    days.set(Date.parse(`${r.day}T00:00:00Z`) / DAY_MS, r);
+  }
+  return (code, atMs) => byCode.get(code)?.get(shanghaiDayNumber(atMs));
+}
+
+/**
+ * Amount excluding VAT of a tax-inclusive total at a rate in basis points: total ÷ (1 + rate),
+ * half-up to the fen (exTaxFromInclusive). The repository's SQL computes the same integer formula.
+ */
+const exAt = (totalFen: Fen, basisPoints: bigint): Fen => exTaxFromInclusive(totalFen, { basisPoints });
+
+// ---------------------------------------------------------------------------------------------
+// Facts: the sums the sheet is made of
+// ---------------------------------------------------------------------------------------------
+
+export interface AmountSums {
+  fen: Fen;
+  g: Grams;
+}
+
+export interface MaterialFacts {
+  material: string;
+  /** Trades with at least one line of the material (a trade counts once per material it has). */
+  trades: number;
+  all: AmountSums;
+  /** Lines of trades whose seller is a natural person (purchases only; zero for sales). */
+  fromNaturalPersons: AmountSums;
+  /** Lines of trades under the `reverse_invoice` treatment. */
+  reverseInvoiced: AmountSums;
+}
+
+export interface CountSums {
+  n: number;
+  fen: Fen;
+}
+
+/** The party's sales of one treatment at one rate (null: no rate valid on their dates). */
+export interface OutputGroup {
+  treatment: string;
+  basisPoints: bigint | null;
+  trades: number;
+  fen: Fen;
+  /** Σ per sale of total ÷ (1 + rate), half-up; 0 when unrated. */
+  ex: Fen;
+}
+
+/** One natural person's reverse-invoiced trades of the month at one rate of `reverse_invoice`. */
+export interface WithholdingGroup {
+  personKey: string;
+  /** null: dated before reverse invoicing had a rate. */
+  basisPoints: bigint | null;
+  trades: number;
+  fen: Fen;
+  ex: Fen;
+  /** The latest occurred_at of the group, epoch ms. */
+  lastAtMs: number;
+}
+
+/**
+ * Sums over the party's active trades of the month: everything the sheet needs from its trades.
+ * The repository computes them in SQL (a month of a busy station is 10,000 trades and more);
+ * `sheetFacts` computes them from trade rows and is their definition — a test checks the two agree.
+ */
+export interface SheetFacts {
+  purchases: { trades: number; byMaterial: MaterialFacts[] };
+  sales: { trades: number; byMaterial: MaterialFacts[] };
+  /** Over distinct trades (a self-trade once). */
+  coverage: {
+    trades: CountSums;
+    paymentMatched: CountSums;
+    weighingMatched: CountSums;
+    /** Trades that expect an invoice: an enterprise seller, or a reverse-invoiced sale. */
+    invoiceExpected: CountSums;
+    /** Of those, the ones whose invoice flow is matched. */
+    invoiceMatched: CountSums;
+  };
+  /** The party's sales by treatment and rate, ordered by treatment then rate (unrated first). */
+  output: OutputGroup[];
+  /**
+   * The reverse-invoiced trades withholding applies to, by person and rate: the party's
+   * purchases from natural persons (an enterprise), or its own sales (a natural person).
+   */
+  withholding: WithholdingGroup[];
+}
+
+export interface InvoiceSums {
+  invoices: number;
+  exFen: Fen;
+  taxFen: Fen;
+  fen: Fen;
+}
+
+/** Sums of the invoices the party received in the month. */
+export interface ReceivedInvoiceFacts {
+  /** Blue invoices (special, ordinary, reverse) to the party issued in the period, by kind. */
+  blueByKind: (InvoiceSums & { kind: string })[];
+  /** Red invoices issued in the period that reverse a blue invoice to the party (negative sums). */
+  red: InvoiceSums;
+}
+
+const sums0 = (): AmountSums => ({ fen: 0n, g: 0n });
+const addSums = (a: AmountSums, b: AmountSums) => {
+  a.fen += b.fen;
+  a.g += b.g;
+};
+const countSums = (): CountSums => ({ n: 0, fen: 0n });
+const count = (c: CountSums, fen: Fen) => {
+  c.n += 1;
+  c.fen += fen;
+};
+
+/** Per material of a trade: the lines of one material summed. */
+function perMaterial(t: SheetTrade): Map<string, AmountSums> {
+  const m = new Map<string, AmountSums>();
+  for (const l of t.lines) {
+    let a = m.get(l.material);
+    if (!a) {
+      a = sums0();
+      m.set(l.material, a);
+    }
+    addSums(a, { fen: l.amountFen, g: l.quantityG });
+  }
+  return m;
+}
+
+function byMaterial(trades: readonly SheetTrade[], naturalPersonSellers: boolean): MaterialFacts[] {
+  const rows = new Map<string, MaterialFacts>();
+  for (const t of trades) {
+    const np = naturalPersonSellers && t.sellerKind === 'natural_person';
     const rev = t.taxTreatment === 'reverse_invoice';
     for (const [material, a] of perMaterial(t)) {
-      let row = saleRows.get(material);
+      let row = rows.get(material);
       if (!row) {
-        row = { all: zero(), rev: zero(), trades: 0 };
-        saleRows.set(material, row);
+        row = { material, trades: 0, all: sums0(), fromNaturalPersons: sums0(), reverseInvoiced: sums0() };
+        rows.set(material, row);
       }
       row.trades += 1;
-      for (const target of [row, saleTotal]) {
-        add(target.all, a.fen, a.g);
-        if (rev) add(target.rev, a.fen, a.g);
-      }
+      addSums(row.all, a);
+      if (np) addSums(row.fromNaturalPersons, a);
+      if (rev) addSums(row.reverseInvoiced, a);
     }
+  }
+  return [...rows.values()].sort((a, b) => byString(a.material, b.material));
+}
+
+/** Orders output groups by treatment, then rate, an unrated group first. */
+const byTreatmentAndRate = (
+  a: { treatment: string; basisPoints: bigint | null },
+  b: { treatment: string; basisPoints: bigint | null },
+) => byString(a.treatment, b.treatment) || Number((a.basisPoints ?? -1n) - (b.basisPoints ?? -1n));
+
+/** The sheet's facts from the party's active trades of the month: the definition of SheetFacts. */
+export function sheetFacts(
+  party: { key: string; kind: 'enterprise' | 'natural_person' },
+  trades: readonly SheetTrade[],
+  rates: readonly DailyRate[],
+): SheetFacts {
+  const rateOn = rateLookup(rates);
+  const purchases = trades.filter((t) => t.buyerKey === party.key);
+  const sales = trades.filter((t) => t.sellerKey === party.key);
+
+  const coverage = {
+    trades: countSums(),
+    paymentMatched: countSums(),
+    weighingMatched: countSums(),
+    invoiceExpected: countSums(),
+    invoiceMatched: countSums(),
+  };
+  for (const t of uniqueTrades(trades)) {
+    count(coverage.trades, t.totalFen);
+    if (t.flows?.payment === 'matched') count(coverage.paymentMatched, t.totalFen);
+    if (t.flows?.weighing === 'matched') count(coverage.weighingMatched, t.totalFen);
+    // Same rule as computeFlows (src/domain/flows.ts): an invoice is expected from an enterprise
+    // seller, and for a natural person's reverse-invoiced sale.
+    if (t.sellerKind === 'enterprise' || t.taxTreatment === 'reverse_invoice') {
+      count(coverage.invoiceExpected, t.totalFen);
+      if (t.flows?.invoice === 'matched') count(coverage.invoiceMatched, t.totalFen);
+    }
+  }
+
+  const output = new Map<string, OutputGroup>();
+  for (const t of sales) {
+    const bp = rateOn(t.taxTreatment, t.atMs)?.basisPoints ?? null;
+    const key = `${t.taxTreatment}|${bp ?? '-'}`;
+    let g = output.get(key);
+    if (!g) {
+      g = { treatment: t.taxTreatment, basisPoints: bp, trades: 0, fen: 0n, ex: 0n };
+      output.set(key, g);
+    }
+    g.trades += 1;
+    g.fen += t.totalFen;
+    if (bp !== null) g.ex += exAt(t.totalFen, bp);
+  }
+
+  const withheld =
+    party.kind === 'natural_person'
+      ? sales.filter((t) => t.taxTreatment === 'reverse_invoice')
+      : purchases.filter((t) => t.sellerKind === 'natural_person' && t.taxTreatment === 'reverse_invoice');
+  const withholding = new Map<string, WithholdingGroup>();
+  for (const t of withheld) {
+    const bp = rateOn('reverse_invoice', t.atMs)?.basisPoints ?? null;
+    const key = `${t.sellerKey}|${bp ?? '-'}`;
+    let g = withholding.get(key);
+    if (!g) {
+      g = { personKey: t.sellerKey, basisPoints: bp, trades: 0, fen: 0n, ex: 0n, lastAtMs: t.atMs };
+      withholding.set(key, g);
+    }
+    g.trades += 1;
+    g.fen += t.totalFen;
+    if (bp !== null) g.ex += exAt(t.totalFen, bp);
+    if (t.atMs > g.lastAtMs) g.lastAtMs = t.atMs;
+  }
+
+  return {
+    purchases: { trades: purchases.length, byMaterial: byMaterial(purchases, true) },
+    sales: { trades: sales.length, byMaterial: byMaterial(sales, false) },
+    coverage,
+    output: [...output.values()].sort(byTreatmentAndRate),
+    withholding: [...withholding.values()].sort(
+      (a, b) => byString(a.personKey, b.personKey) || Number((a.basisPoints ?? -1n) - (b.basisPoints ?? -1n)),
+    ),
+  };
+}
+
+/** The received-invoice sums from invoice rows: the definition of ReceivedInvoiceFacts. */
+export function receivedInvoiceFacts(
+  blue: readonly SheetInvoice[],
+  red: readonly SheetInvoice[],
+): ReceivedInvoiceFacts {
+  const totals = (list: readonly SheetInvoice[]): InvoiceSums => {
+    const a = { invoices: 0, exFen: 0n, taxFen: 0n, fen: 0n };
+    for (const i of list) {
+      a.invoices += 1;
+      a.exFen += i.totalExTaxFen;
+      a.taxFen += i.totalTaxFen;
+      a.fen += i.totalFen;
+    }
+    return a;
+  };
+  const kinds = [...new Set(blue.map((i) => i.kind))].sort(byString);
+  return {
+    blueByKind: kinds.map((kind) => ({ kind, ...totals(blue.filter((i) => i.kind === kind)) })),
+    red: totals(red),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reverse-invoice withholding per natural person
+// ---------------------------------------------------------------------------------------------
+
+/** One natural person's withholding for the month (the wire form is WithholdingRow). */
+export interface WithholdingPerson {
+  partyKey: string;
+  trades: number;
+  fen: Fen;
+  ex: Fen;
+  /** The monthly exemption of `reverse_invoice` in force on the person's last rated trade. */
+  exemptionFen: Fen | null;
+  exempt: boolean;
+  /** The levy rate, when all the person's trades of the month had the same one. */
+  vatRate: Rate | null;
+  vat: Fen;
+  iit: Fen;
+}
+
+/**
+ * Withholding per natural person from the withholding groups (each person's rated trades; the
+ * unrated ones are counted apart): exempt when Σ ex ≤ the monthly exemption in force on the
+ * person's last trade of the month; else VAT = Σ per rate of ex × rate, half-up; IIT = Σ ex × the
+ * prepay rate in force on the period's first day (0 without one). Ordered by party key.
+ */
+export function withholdingPersons(
+  groups: readonly WithholdingGroup[],
+  treatments: readonly TreatmentRow[],
+  period: string,
+): { persons: WithholdingPerson[]; unrated: CountSums } {
+  const rateOn = rateLookup(dailyRates(treatments, period));
+  const monthStart = shanghaiDate(periodBounds(period).startMs);
+  const iitRate: Rate = treatmentOn(treatments, IIT_PREPAY_CODE, monthStart)?.rate ?? { basisPoints: 0n };
+  const unrated = countSums();
+  // Groups of one person are adjacent once sorted by key (then rate); most persons have one.
+  const rated = groups.filter((g) => {
+    if (g.basisPoints !== null) return true;
+    unrated.n += g.trades;
+    unrated.fen += g.fen;
+    return false;
+  });
+  rated.sort((a, b) => byString(a.personKey, b.personKey));
+  const persons: WithholdingPerson[] = [];
+  for (let i = 0; i < rated.length; ) {
+    const partyKey = rated[i]!.personKey;
+    let trades = 0;
+    let fen = 0n;
+    let ex = 0n;
+    let lastAtMs = Number.NEGATIVE_INFINITY;
+    // Σ ex per levy rate (one rate unless an administrator changed it within the month).
+    const exByRate = new Map<bigint, Fen>();
+    for (; i < rated.length && rated[i]!.personKey === partyKey; i++) {
+      const g = rated[i]!;
+      trades += g.trades;
+      fen += g.fen;
+      ex += g.ex;
+      if (g.lastAtMs > lastAtMs) lastAtMs = g.lastAtMs;
+      exByRate.set(g.basisPoints!, (exByRate.get(g.basisPoints!) ?? 0n) + g.ex);
+    }
+    const exemptionFen = rateOn('reverse_invoice', lastAtMs)?.monthlyExemptionFen ?? null;
+    const exempt = exemptionFen !== null && ex <= exemptionFen;
+    let vat = 0n;
+    if (!exempt) for (const [bp, e] of exByRate) vat += taxOf(e, { basisPoints: bp });
+    persons.push({
+      partyKey,
+      trades,
+      fen,
+      ex,
+      exemptionFen,
+      exempt,
+      vatRate: exByRate.size === 1 ? { basisPoints: exByRate.keys().next().value! } : null,
+      vat,
+      iit: taxOf(ex, iitRate),
+    });
+  }
+  return { persons, unrated };
+}
+
+/** The wire form of a person's withholding; `name` is the person's registered name ('' if none). */
+export function withholdingRow(p: WithholdingPerson, name: string): WithholdingRow {
+  return {
+    party_key: p.partyKey,
+    name,
+    trades: p.trades,
+    amount: formatMoney(p.fen),
+    amount_ex_tax: formatMoney(p.ex),
+    monthly_exemption: p.exemptionFen === null ? null : formatMoney(p.exemptionFen),
+    exempt: p.exempt,
+    vat_rate: p.vatRate ? formatRate(p.vatRate) : null,
+    vat: formatMoney(p.vat),
+    iit: formatMoney(p.iit),
+  };
+}
+
+/** Whose withholding a party's sheet shows: its purchases from persons, or its own sales. */
+export const withholdingBasis = (kind: 'enterprise' | 'natural_person') =>
+  kind === 'natural_person' ? ('own_sales' as const) : ('purchases_from_natural_persons' as const);
+
+/** Where the per-person rows of a sheet's withholding are listed (`GET …/summary/withholding`). */
+export const withholdingHref = (partyKey: string, period: string) =>
+  `/v1/parties/${encodeURIComponent(partyKey)}/summary/withholding?period=${period}`;
+
+// ---------------------------------------------------------------------------------------------
+// The sheet
+// ---------------------------------------------------------------------------------------------
+
+/** What the sheet is computed from, with the trades and invoices already summed (SheetFacts). */
+export interface ReferenceSheetFactsInput {
+  party: ReferenceSheetInput['party'];
+  period: string;
+  facts: SheetFacts;
+  treatments: readonly TreatmentRow[];
+  stock: ReferenceSheetInput['stock'];
+  invoices: ReceivedInvoiceFacts;
+  anomalies: readonly AnomalyCountRow[];
+}
+
+/** The sheet from trade and invoice rows (the definition; the API computes from SQL sums). */
+export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceSheet {
+  return sheetFromFacts(factsInput(input));
+}
+
+/** The per-person withholding rows of a sheet, from trade rows (names from the trades' sellers). */
+export function computeWithholdingRows(input: ReferenceSheetInput): WithholdingRow[] {
+  const f = factsInput(input);
+  const names = new Map(input.trades.map((t) => [t.sellerKey, t.sellerName]));
+  return withholdingPersons(f.facts.withholding, input.treatments, input.period).persons.map((p) =>
+    withholdingRow(p, names.get(p.partyKey) ?? ''),
+  );
+}
+
+function factsInput(input: ReferenceSheetInput): ReferenceSheetFactsInput {
+  return {
+    party: input.party,
+    period: input.period,
+    facts: sheetFacts(input.party, input.trades, dailyRates(input.treatments, input.period)),
+    treatments: input.treatments,
+    stock: input.stock,
+    invoices: receivedInvoiceFacts(input.blueInvoicesReceived, input.redInvoicesReceived),
+    anomalies: input.anomalies,
+  };
+}
+
+const wireAQ = (a: AmountSums): AmountQty => ({ amount: formatMoney(a.fen), quantity_kg: formatKg(a.g) });
+
+export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet {
+  const { party, facts } = input;
+  periodBounds(input.period); // validates the period
+
+  // --- purchases and sales by material -------------------------------------------------------
+  const purchaseTotal = { all: sums0(), np: sums0(), rev: sums0() };
+  for (const r of facts.purchases.byMaterial) {
+    addSums(purchaseTotal.all, r.all);
+    addSums(purchaseTotal.np, r.fromNaturalPersons);
+    addSums(purchaseTotal.rev, r.reverseInvoiced);
+  }
+  const saleTotal = { all: sums0(), rev: sums0() };
+  for (const r of facts.sales.byMaterial) {
+    addSums(saleTotal.all, r.all);
+    addSums(saleTotal.rev, r.reverseInvoiced);
   }
 
   // --- stock ---------------------------------------------------------------------------------
@@ -449,170 +833,49 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
   }
 
   // --- flow coverage -------------------------------------------------------------------------
-  const distinct = uniqueTrades(input.trades);
-  let allFen = 0n;
-  const matched = { payment: { n: 0n, fen: 0n }, weighing: { n: 0n, fen: 0n }, invoice: { n: 0n, fen: 0n } };
-  let invoiceExpectedN = 0n;
-  let invoiceExpectedFen = 0n;
-  for (const t of distinct) {
-    allFen += t.totalFen;
-    if (t.flows?.payment === 'matched') {
-      matched.payment.n += 1n;
-      matched.payment.fen += t.totalFen;
-    }
-    if (t.flows?.weighing === 'matched') {
-      matched.weighing.n += 1n;
-      matched.weighing.fen += t.totalFen;
-    }
-    // Same rule as computeFlows (src/domain/flows.ts): an invoice is expected from an enterprise
-    // seller, and for a natural person's reverse-invoiced sale.
-    if (t.sellerKind === 'enterprise' || t.taxTreatment === 'reverse_invoice') {
-      invoiceExpectedN += 1n;
-      invoiceExpectedFen += t.totalFen;
-      if (t.flows?.invoice === 'matched') {
-        matched.invoice.n += 1n;
-        matched.invoice.fen += t.totalFen;
-      }
-    }
-  }
-  const n = BigInt(distinct.length);
-  const coverage = (m: { n: bigint; fen: bigint }, dn: bigint, dfen: bigint): CoverageFlow => ({
-    matched_trades: Number(m.n),
-    trade_ratio: formatRatio(m.n, dn),
-    amount_ratio: formatRatio(m.fen, dfen),
+  const cov = facts.coverage;
+  const coverage = (m: CountSums, d: CountSums): CoverageFlow => ({
+    matched_trades: m.n,
+    trade_ratio: formatRatio(BigInt(m.n), BigInt(d.n)),
+    amount_ratio: formatRatio(m.fen, d.fen),
   });
 
   // --- output tax by treatment ---------------------------------------------------------------
-  const outputGroups = new Map<
-    string,
-    { treatment: string; rate: Rate | null; trades: number; fen: bigint; ex: bigint; tax: bigint }
-  >();
+  const outputRows = [...facts.output].sort(byTreatmentAndRate);
+  const outputTotal = { trades: 0, fen: 0n, ex: 0n };
   const outputUnrated = { trades: 0, fen: 0n };
-  for (const t of sales) {
-    const tr = rated(t.taxTreatment, t.atMs);
-    const key = `${t.taxTreatment}|${tr ? tr.rate.basisPoints : '-'}`;
-    let g = outputGroups.get(key);
-    if (!g) {
-      g = { treatment: t.taxTreatment, rate: tr?.rate ?? null, trades: 0, fen: 0n, ex: 0n, tax: 0n };
-      outputGroups.set(key, g);
-    }
-    g.trades += 1;
-    g.fen += t.totalFen;
-    if (tr) {
-      const ex = exTaxFromInclusive(t.totalFen, tr.rate);
-      g.ex += ex;
-      g.tax += t.totalFen - ex;
-    } else {
-      outputUnrated.trades += 1;
-      outputUnrated.fen += t.totalFen;
-    }
-  }
-  const outputRows = [...outputGroups.values()].sort(
-    (a, b) =>
-      byString(a.treatment, b.treatment) ||
-      Number((a.rate?.basisPoints ?? -1n) - (b.rate?.basisPoints ?? -1n)),
-  );
-  const outputTotal = { trades: 0, fen: 0n, ex: 0n, tax: 0n };
   for (const g of outputRows) {
-    if (!g.rate) continue;
-    outputTotal.trades += g.trades;
-    outputTotal.fen += g.fen;
-    outputTotal.ex += g.ex;
-    outputTotal.tax += g.tax;
+    const into = g.basisPoints === null ? outputUnrated : outputTotal;
+    into.trades += g.trades;
+    into.fen += g.fen;
+    if (g.basisPoints !== null) outputTotal.ex += g.ex;
   }
 
   // --- input tax on received invoices --------------------------------------------------------
-  const totals = (list: readonly SheetInvoice[]) => {
-    const a = { invoices: 0, ex: 0n, tax: 0n, fen: 0n };
-    for (const i of list) {
-      a.invoices += 1;
-      a.ex += i.totalExTaxFen;
-      a.tax += i.totalTaxFen;
-      a.fen += i.totalFen;
-    }
-    return a;
-  };
-  const wireTotals = (a: ReturnType<typeof totals>): InvoiceTotals => ({
+  const wireTotals = (a: InvoiceSums): InvoiceTotals => ({
     invoices: a.invoices,
-    amount_ex_tax: formatMoney(a.ex),
-    tax: formatMoney(a.tax),
+    amount_ex_tax: formatMoney(a.exFen),
+    tax: formatMoney(a.taxFen),
     amount: formatMoney(a.fen),
   });
-  const blue = totals(input.blueInvoicesReceived);
-  const red = totals(input.redInvoicesReceived);
-  const kinds = [...new Set(input.blueInvoicesReceived.map((i) => i.kind))].sort(byString);
+  const blue: InvoiceSums = { invoices: 0, exFen: 0n, taxFen: 0n, fen: 0n };
+  for (const k of input.invoices.blueByKind) {
+    blue.invoices += k.invoices;
+    blue.exFen += k.exFen;
+    blue.taxFen += k.taxFen;
+    blue.fen += k.fen;
+  }
+  const red = input.invoices.red;
 
   // --- reverse-invoice withholding -----------------------------------------------------------
-  const basis = party.kind === 'natural_person' ? 'own_sales' : 'purchases_from_natural_persons';
-  const withheldTrades =
-    basis === 'own_sales'
-      ? sales.filter((t) => t.taxTreatment === 'reverse_invoice')
-      : purchases.filter((t) => t.sellerKind === 'natural_person' && t.taxTreatment === 'reverse_invoice');
-  const persons = new Map<
-    string,
-    {
-      name: string;
-      trades: number;
-      fen: bigint;
-      ex: bigint;
-      exByRate: Map<bigint, bigint>;
-      last: { atMs: number; exemption: bigint | null; rate: Rate } | null;
-    }
-  >();
-  const withholdingUnrated = { trades: 0, fen: 0n };
-  for (const t of withheldTrades) {
-    const tr = rated('reverse_invoice', t.atMs);
-    if (!tr) {
-      withholdingUnrated.trades += 1;
-      withholdingUnrated.fen += t.totalFen;
-      continue;
-    }
-    let p = persons.get(t.sellerKey);
-    if (!p) {
-      p = { name: t.sellerName, trades: 0, fen: 0n, ex: 0n, exByRate: new Map(), last: null };
-      persons.set(t.sellerKey, p);
-    }
-    const ex = exTaxFromInclusive(t.totalFen, tr.rate);
-    p.trades += 1;
-    p.fen += t.totalFen;
-    p.ex += ex;
-    p.exByRate.set(tr.rate.basisPoints, (p.exByRate.get(tr.rate.basisPoints) ?? 0n) + ex);
-    if (!p.last || t.atMs >= p.last.atMs)
-      p.last = { atMs: t.atMs, exemption: tr.monthlyExemptionFen, rate: tr.rate };
-  }
-  const personRows: WithholdingRow[] = [];
+  const { persons, unrated } = withholdingPersons(facts.withholding, input.treatments, input.period);
   const withholdingTotal = { trades: 0, fen: 0n, ex: 0n, vat: 0n, iit: 0n };
-  const monthStart = new Date(periodBounds(input.period).startMs + SHANGHAI_OFFSET_MS)
-    .toISOString()
-    .slice(0, 10);
-  const iitRate: Rate = treatmentOn(input.treatments, IIT_PREPAY_CODE, monthStart)?.rate ?? {
-    basisPoints: 0n,
-  };
-  for (const [key, p] of [...persons].sort(([a], [b]) => byString(a, b))) {
-    // The exemption in force on the person's last reverse-invoiced trade of the month.
-    const exemption = p.last?.exemption ?? null;
-    const exempt = exemption !== null && p.ex <= exemption;
-    // VAT per levy rate (one rate unless an administrator changed it within the month).
-    let vat = 0n;
-    if (!exempt) for (const [bp, ex] of p.exByRate) vat += taxOf(ex, { basisPoints: bp });
-    const iit = taxOf(p.ex, iitRate);
-    personRows.push({
-      party_key: key,
-      name: p.name,
-      trades: p.trades,
-      amount: formatMoney(p.fen),
-      amount_ex_tax: formatMoney(p.ex),
-      monthly_exemption: exemption === null ? null : formatMoney(exemption),
-      exempt,
-      vat_rate: p.exByRate.size === 1 && p.last ? formatRate(p.last.rate) : null,
-      vat: formatMoney(vat),
-      iit: formatMoney(iit),
-    });
+  for (const p of persons) {
     withholdingTotal.trades += p.trades;
     withholdingTotal.fen += p.fen;
     withholdingTotal.ex += p.ex;
-    withholdingTotal.vat += vat;
-    withholdingTotal.iit += iit;
+    withholdingTotal.vat += p.vat;
+    withholdingTotal.iit += p.iit;
   }
 
   // --- anomalies -----------------------------------------------------------------------------
@@ -631,77 +894,79 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
     period: input.period,
     purchases: {
       total: {
-        trades: purchaseTotal.trades,
+        trades: facts.purchases.trades,
         ...wireAQ(purchaseTotal.all),
         from_natural_persons: wireAQ(purchaseTotal.np),
         reverse_invoiced: wireAQ(purchaseTotal.rev),
       },
-      by_material: [...purchaseRows]
-        .sort(([a], [b]) => byString(a, b))
-        .map(([material, r]) => ({
-          material,
-          trades: r.trades,
-          ...wireAQ(r.all),
-          from_natural_persons: wireAQ(r.np),
-          reverse_invoiced: wireAQ(r.rev),
-        })),
+      by_material: facts.purchases.byMaterial.map((r) => ({
+        material: r.material,
+        trades: r.trades,
+        ...wireAQ(r.all),
+        from_natural_persons: wireAQ(r.fromNaturalPersons),
+        reverse_invoiced: wireAQ(r.reverseInvoiced),
+      })),
     },
     sales: {
-      total: { trades: saleTotal.trades, ...wireAQ(saleTotal.all), reverse_invoiced: wireAQ(saleTotal.rev) },
-      by_material: [...saleRows]
-        .sort(([a], [b]) => byString(a, b))
-        .map(([material, r]) => ({
-          material,
-          trades: r.trades,
-          ...wireAQ(r.all),
-          reverse_invoiced: wireAQ(r.rev),
-        })),
+      total: {
+        trades: facts.sales.trades,
+        ...wireAQ(saleTotal.all),
+        reverse_invoiced: wireAQ(saleTotal.rev),
+      },
+      by_material: facts.sales.byMaterial.map((r) => ({
+        material: r.material,
+        trades: r.trades,
+        ...wireAQ(r.all),
+        reverse_invoiced: wireAQ(r.reverseInvoiced),
+      })),
     },
     stock,
     flow_coverage: {
-      trades: distinct.length,
-      amount: formatMoney(allFen),
-      payment: coverage(matched.payment, n, allFen),
-      weighing: coverage(matched.weighing, n, allFen),
+      trades: cov.trades.n,
+      amount: formatMoney(cov.trades.fen),
+      payment: coverage(cov.paymentMatched, cov.trades),
+      weighing: coverage(cov.weighingMatched, cov.trades),
       invoice: {
-        expected_trades: Number(invoiceExpectedN),
-        expected_amount: formatMoney(invoiceExpectedFen),
-        ...coverage(matched.invoice, invoiceExpectedN, invoiceExpectedFen),
+        expected_trades: cov.invoiceExpected.n,
+        expected_amount: formatMoney(cov.invoiceExpected.fen),
+        ...coverage(cov.invoiceMatched, cov.invoiceExpected),
       },
     },
     tax: {
-      output_by_treatment: outputRows.map((g) => ({
-        treatment: g.treatment,
-        levy_rate: g.rate ? formatRate(g.rate) : null,
-        trades: g.trades,
-        amount: formatMoney(g.fen),
-        amount_ex_tax: g.rate ? formatMoney(g.ex) : null,
-        tax: g.rate ? formatMoney(g.tax) : null,
-      })),
+      output_by_treatment: outputRows.map((g) => {
+        const rated = g.basisPoints !== null;
+        return {
+          treatment: g.treatment,
+          levy_rate: rated ? formatRate({ basisPoints: g.basisPoints! }) : null,
+          trades: g.trades,
+          amount: formatMoney(g.fen),
+          amount_ex_tax: rated ? formatMoney(g.ex) : null,
+          tax: rated ? formatMoney(g.fen - g.ex) : null,
+        };
+      }),
       output_total: {
         trades: outputTotal.trades,
         amount: formatMoney(outputTotal.fen),
         amount_ex_tax: formatMoney(outputTotal.ex),
-        tax: formatMoney(outputTotal.tax),
+        tax: formatMoney(outputTotal.fen - outputTotal.ex),
       },
       output_unrated: { trades: outputUnrated.trades, amount: formatMoney(outputUnrated.fen) },
       input_on_received_invoices: {
-        by_kind: kinds.map((kind) => ({
-          kind,
-          ...wireTotals(totals(input.blueInvoicesReceived.filter((i) => i.kind === kind))),
-        })),
+        by_kind: input.invoices.blueByKind.map(({ kind, ...sums }) => ({ kind, ...wireTotals(sums) })),
         blue: wireTotals(blue),
         red: wireTotals(red),
         net: wireTotals({
           invoices: blue.invoices + red.invoices,
-          ex: blue.ex + red.ex,
-          tax: blue.tax + red.tax,
+          exFen: blue.exFen + red.exFen,
+          taxFen: blue.taxFen + red.taxFen,
           fen: blue.fen + red.fen,
         }),
       },
       reverse_invoice_withholding: {
-        basis,
-        persons: personRows,
+        basis: withholdingBasis(party.kind),
+        persons: persons.length,
+        exempt_persons: persons.filter((p) => p.exempt).length,
+        persons_href: withholdingHref(party.key, input.period),
         total: {
           trades: withholdingTotal.trades,
           amount: formatMoney(withholdingTotal.fen),
@@ -709,7 +974,7 @@ export function computeReferenceSheet(input: ReferenceSheetInput): ReferenceShee
           vat: formatMoney(withholdingTotal.vat),
           iit: formatMoney(withholdingTotal.iit),
         },
-        unrated: { trades: withholdingUnrated.trades, amount: formatMoney(withholdingUnrated.fen) },
+        unrated: { trades: unrated.n, amount: formatMoney(unrated.fen) },
       },
     },
     anomalies: [...rules]

@@ -1,16 +1,24 @@
 import { sql } from 'kysely';
+import { arrayLiteral } from '../db/array-literal';
 import { compiledQuery } from '../db/compiled';
-import type { Db } from '../db/database';
+import { type Db, poolSizeOf } from '../db/database';
 import type { Sale, StreamEntry } from '../domain/allocation';
 import { refKey } from '../domain/allocation';
 import {
+  type AmountSums,
   type AnomalyCountRow,
-  type SheetInvoice,
-  type SheetTrade,
+  type CountSums,
+  type DailyRate,
+  dailyRates,
+  type MaterialFacts,
+  type OutputGroup,
+  type ReceivedInvoiceFacts,
+  type SheetFacts,
   type StockStreamInput,
   type StockSumsInput,
   stockFromSums,
   type TreatmentRow,
+  type WithholdingGroup,
 } from '../domain/reference-sheet';
 
 /**
@@ -87,181 +95,431 @@ export async function partyTradeStats(db: Db, key: string): Promise<PartyTradeSt
 // ---------------------------------------------------------------------------------------------
 
 export interface ReferenceSheetData {
-  trades: SheetTrade[];
+  facts: SheetFacts;
   treatments: TreatmentRow[];
   stock: (StockStreamInput | StockSumsInput)[];
-  blueInvoicesReceived: SheetInvoice[];
-  redInvoicesReceived: SheetInvoice[];
+  invoices: ReceivedInvoiceFacts;
   anomalies: AnomalyCountRow[];
 }
 
+/** The party whose sheet is computed: its key and kind (the kind decides the withholding basis). */
+export interface SheetParty {
+  key: string;
+  kind: 'enterprise' | 'natural_person';
+}
+
 /**
- * Everything the reference sheet of `key` for the period [start, end) needs. Read in one
- * REPEATABLE READ transaction, so that the trades, the stream entries and the allocation results
- * are one consistent snapshot even while processing writes.
+ * Everything the reference sheet of a party for the period [start, end) needs, summed in
+ * PostgreSQL (SheetFacts; `sheetFacts` in src/domain/reference-sheet.ts is their definition and a
+ * test checks the two agree).
+ *
+ * One consistent snapshot even while processing writes: the reads run in REPEATABLE READ
+ * transactions that share one snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT), in two
+ * lanes on two connections at once — a busy station's month is three scans of 10,000 trades,
+ * which one connection would run on one core.
  */
 export async function loadReferenceSheetData(
   db: Db,
-  key: string,
+  party: SheetParty,
   period: string,
   bounds: { start: Date; end: Date },
 ): Promise<ReferenceSheetData> {
+  const key = party.key;
+  const mine = { key, ...bounds };
+  return onSharedSnapshot(db, async (first, second) => {
+    const treatments = await loadTreatments(first);
+    const rates = dailyRates(treatments, period);
+    // Two lanes of about the same cost, one per connection.
+    const [lineFacts, tradeFacts] = await Promise.all([
+      (async () => ({
+        byMaterial: await materialFacts(first, mine),
+        withholding: await withholdingFacts(first, party, bounds, rates),
+      }))(),
+      second(async (trx) => ({
+        coverage: await coverageFacts(trx, mine),
+        output: await outputFacts(trx, mine, rates),
+        stock: await stockInputs(trx, key, bounds),
+        invoices: await receivedInvoices(trx, key, bounds),
+        anomalies: await anomalyCounts(trx, key, period),
+      })),
+    ]);
+    const { byMaterial, withholding } = lineFacts;
+    const { coverage, output, stock, invoices, anomalies } = tradeFacts;
+    return {
+      facts: {
+        purchases: {
+          trades: coverage.purchases,
+          byMaterial: byMaterial.filter((m) => m.side === 'purchase').map((m) => m.facts),
+        },
+        sales: {
+          trades: coverage.sales,
+          byMaterial: byMaterial.filter((m) => m.side === 'sale').map((m) => m.facts),
+        },
+        coverage: coverage.coverage,
+        output,
+        withholding,
+      },
+      treatments,
+      stock,
+      invoices,
+      anomalies,
+    };
+  });
+}
+
+/**
+ * Stock per material: plain sums in SQL (what came before the period makes the opening); only a
+ * stream that waits for re-allocation, or whose sums do not fit, is read whole.
+ */
+async function stockInputs(
+  db: Db,
+  key: string,
+  bounds: { start: Date; end: Date },
+): Promise<(StockStreamInput | StockSumsInput)[]> {
+  const dirty = new Set(
+    (await db.selectFrom('stream_dirty').select('material').where('party_key', '=', key).execute()).map(
+      (d) => d.material,
+    ),
+  );
+  const sums = await streamSums(db, key, bounds);
+  const whole = sums
+    .filter((s) => dirty.has(s.material) || stockFromSums(s.sums) === null)
+    .map((s) => s.material);
+  const stock: (StockStreamInput | StockSumsInput)[] = sums.filter((s) => !whole.includes(s.material));
+  if (whole.length > 0) stock.push(...(await loadWholeStreams(db, key, bounds.end, whole, dirty)));
+  return stock;
+}
+
+/** The party's open and confirmed findings of the period, counted by rule, status and severity. */
+async function anomalyCounts(db: Db, key: string, period: string): Promise<AnomalyCountRow[]> {
+  const rows = await db
+    .selectFrom('anomalies')
+    .select((eb) => ['rule', 'status', 'severity', eb.fn.countAll<bigint>().as('n')])
+    .where('party_key', '=', key)
+    .where('period', '=', period)
+    .where('status', 'in', ['open', 'confirmed'])
+    .groupBy(['rule', 'status', 'severity'])
+    .execute();
+  return rows.map((a) => ({ rule: a.rule, status: a.status, severity: a.severity, count: Number(a.n) }));
+}
+
+/**
+ * Runs `fn` in a read-only REPEATABLE READ transaction (`first`); `second` runs reads in another
+ * such transaction, on another connection, that sees exactly the same snapshot (exported by the
+ * first, imported by the second before anything else).
+ *
+ * A load holds its first connection while it waits for the second. So that loads can never hold
+ * every connection of the pool between them, one load at a time per process takes a second
+ * connection, and only from a pool of 4 or more; any other load runs `second` on its first
+ * connection (the same reads one after the other, on the same snapshot).
+ */
+let secondLaneBusy = false;
+async function onSharedSnapshot<T>(
+  db: Db,
+  fn: (first: Db, second: <R>(read: (trx: Db) => Promise<R>) => Promise<R>) => Promise<T>,
+): Promise<T> {
+  const readOnly = () => db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only');
+  return readOnly().execute(async (first) => {
+    if (secondLaneBusy || (poolSizeOf(db) ?? 0) < 4) return fn(first, (read) => read(first));
+    secondLaneBusy = true;
+    try {
+      const snapshot = (await sql<{ id: string }>`SELECT pg_export_snapshot() AS id`.execute(first)).rows[0]!
+        .id;
+      return await fn(first, (read) =>
+        readOnly().execute(async (trx) => {
+          // The snapshot id is PostgreSQL's own text; SET TRANSACTION SNAPSHOT takes no parameter.
+          await sql`SET TRANSACTION SNAPSHOT ${sql.lit(snapshot)}`.execute(trx);
+          return read(trx);
+        }),
+      );
+    } finally {
+      secondLaneBusy = false;
+    }
+  });
+}
+
+async function loadTreatments(db: Db): Promise<TreatmentRow[]> {
+  const rows = await db
+    .selectFrom('tax_treatments')
+    .select(['code', 'valid_from', 'valid_to', 'levy_rate', 'monthly_exemption_fen'])
+    .execute();
+  return rows.map((r) => ({
+    code: r.code,
+    validFrom: r.valid_from,
+    validTo: r.valid_to,
+    levyRate: r.levy_rate,
+    monthlyExemptionFen: r.monthly_exemption_fen,
+  }));
+}
+
+/** The party's active trades of the period, as seller or buyer (trades_seller / trades_buyer). */
+type MonthOf = { key: string; start: Date; end: Date };
+const mineWhere = (m: MonthOf) =>
+  sql`(t.seller_key = ${m.key} OR t.buyer_key = ${m.key}) AND t.status = 'active'
+      AND t.occurred_at >= ${m.start} AND t.occurred_at < ${m.end}`;
+
+/**
+ * The Asia/Shanghai calendar day of t.occurred_at, at the fixed +08:00 of shanghaiDate (the zone
+ * database's 1986–1991 summer time is not what the domain module uses).
+ */
+const shanghaiDay = sql`((t.occurred_at AT TIME ZONE 'UTC') + interval '8 hours')::date`;
+
+/** The rates of the period's days as a relation r(code, day, bp), from dailyRates. */
+const ratesRelation = (rates: readonly DailyRate[]) =>
+  sql`unnest(${arrayLiteral(rates.map((r) => r.code))}::text[],
+             ${arrayLiteral(rates.map((r) => r.day))}::date[],
+             ${arrayLiteral(rates.map((r) => r.basisPoints))}::bigint[]) AS r(code, day, bp)`;
+
+/**
+ * Σ per trade of total ÷ (1 + r.bp / 10,000), half-up to the fen, in exact integer arithmetic:
+ * the formula of roundHalfUpDiv(total × 10,000, 10,000 + bp), symmetric for a negative total.
+ */
+const sumExTax = sql`COALESCE(sum(sign(t.total_fen)
+      * div(abs(t.total_fen)::numeric * 20000 + (10000 + r.bp), 2 * (10000 + r.bp))), 0)`;
+
+const toSums = (fen: string, g: string): AmountSums => ({ fen: BigInt(fen), g: BigInt(g) });
+
+/** Per side (purchase, sale) and material: trades with the material and the sums of its lines. */
+async function materialFacts(db: Db, m: MonthOf): Promise<{ side: string; facts: MaterialFacts }[]> {
+  const r = await sql<{
+    side: string;
+    material: string;
+    trades: number;
+    fen: string;
+    g: string;
+    np_fen: string;
+    np_g: string;
+    rev_fen: string;
+    rev_g: string;
+  }>`
+    WITH sided AS (
+      SELECT CASE WHEN side.purchase THEN 'purchase' ELSE 'sale' END AS side, t.lines,
+             side.purchase AND t.seller_kind = 'natural_person' AS np,
+             t.tax_treatment = 'reverse_invoice' AS rev
+      FROM trades t
+      CROSS JOIN LATERAL (VALUES (true), (false)) AS side(purchase)
+      WHERE ${mineWhere(m)}
+        AND CASE WHEN side.purchase THEN t.buyer_key = ${m.key} ELSE t.seller_key = ${m.key} END
+    ), line AS (
+      -- One row per line; 'first' marks a trade's first line of its material, so that a trade
+      -- counts once per material (the look back runs only for a trade's second line onwards).
+      SELECT s.side, s.np, s.rev, e.v->>'material' AS material,
+             (e.v->>'amount_fen')::bigint AS fen, (e.v->>'quantity_g')::bigint AS g,
+             e.i = 1 OR NOT EXISTS (
+               SELECT 1 FROM jsonb_array_elements(s.lines) WITH ORDINALITY p(v, j)
+               WHERE p.j < e.i AND p.v->>'material' = e.v->>'material') AS first
+      FROM sided s CROSS JOIN LATERAL jsonb_array_elements(s.lines) WITH ORDINALITY e(v, i)
+    )
+    SELECT side, material, (count(*) FILTER (WHERE first))::int AS trades,
+           sum(fen)::text AS fen, sum(g)::text AS g,
+           COALESCE(sum(fen) FILTER (WHERE np), 0)::text AS np_fen,
+           COALESCE(sum(g) FILTER (WHERE np), 0)::text AS np_g,
+           COALESCE(sum(fen) FILTER (WHERE rev), 0)::text AS rev_fen,
+           COALESCE(sum(g) FILTER (WHERE rev), 0)::text AS rev_g
+    FROM line
+    GROUP BY side, material
+    ORDER BY side, material COLLATE "C"`.execute(db);
+  return r.rows.map((row) => ({
+    side: row.side,
+    facts: {
+      material: row.material,
+      trades: row.trades,
+      all: toSums(row.fen, row.g),
+      fromNaturalPersons: toSums(row.np_fen, row.np_g),
+      reverseInvoiced: toSums(row.rev_fen, row.rev_g),
+    },
+  }));
+}
+
+/** Counts of purchases and sales, and the flow coverage over the distinct trades. */
+async function coverageFacts(
+  db: Db,
+  m: MonthOf,
+): Promise<{ purchases: number; sales: number; coverage: SheetFacts['coverage'] }> {
+  const r = await sql<Record<string, string>>`
+    WITH x AS (
+      SELECT t.buyer_key = ${m.key} AS purchase, t.seller_key = ${m.key} AS sale, t.total_fen,
+             f.payment_status = 'matched' AS pay, f.weighing_status = 'matched' AS weigh,
+             f.invoice_status = 'matched' AS inv,
+             -- Same rule as computeFlows (src/domain/flows.ts): an invoice is expected from an
+             -- enterprise seller, and for a natural person's reverse-invoiced sale.
+             (t.seller_kind <> 'natural_person' OR t.tax_treatment = 'reverse_invoice') AS inv_expected
+      FROM trades t
+      -- LATERAL … LIMIT 1: one index lookup per trade (trade_flows_pkey). As a plain join the
+      -- planner picks a hash join over the whole of trade_flows for a month of 10,000 trades.
+      LEFT JOIN LATERAL (
+        SELECT payment_status, weighing_status, invoice_status FROM trade_flows f
+        WHERE f.platform = t.platform AND f.trade_id = t.trade_id LIMIT 1
+      ) f ON true
+      WHERE ${mineWhere(m)}
+    )
+    SELECT count(*) FILTER (WHERE purchase)::text AS purchases,
+           count(*) FILTER (WHERE sale)::text AS sales,
+           count(*)::text AS n, COALESCE(sum(total_fen), 0)::text AS fen,
+           count(*) FILTER (WHERE pay)::text AS pay_n,
+           COALESCE(sum(total_fen) FILTER (WHERE pay), 0)::text AS pay_fen,
+           count(*) FILTER (WHERE weigh)::text AS weigh_n,
+           COALESCE(sum(total_fen) FILTER (WHERE weigh), 0)::text AS weigh_fen,
+           count(*) FILTER (WHERE inv_expected)::text AS exp_n,
+           COALESCE(sum(total_fen) FILTER (WHERE inv_expected), 0)::text AS exp_fen,
+           count(*) FILTER (WHERE inv_expected AND inv)::text AS inv_n,
+           COALESCE(sum(total_fen) FILTER (WHERE inv_expected AND inv), 0)::text AS inv_fen
+    FROM x`.execute(db);
+  const row = r.rows[0]!;
+  const cs = (n: string, fen: string): CountSums => ({ n: Number(row[n]), fen: BigInt(row[fen]!) });
+  return {
+    purchases: Number(row.purchases),
+    sales: Number(row.sales),
+    coverage: {
+      trades: cs('n', 'fen'),
+      paymentMatched: cs('pay_n', 'pay_fen'),
+      weighingMatched: cs('weigh_n', 'weigh_fen'),
+      invoiceExpected: cs('exp_n', 'exp_fen'),
+      invoiceMatched: cs('inv_n', 'inv_fen'),
+    },
+  };
+}
+
+/** The party's sales by treatment and the rate of their day (null: none valid). */
+async function outputFacts(db: Db, m: MonthOf, rates: readonly DailyRate[]): Promise<OutputGroup[]> {
+  const r = await sql<{ treatment: string; bp: bigint | null; trades: number; fen: string; ex: string }>`
+    SELECT t.tax_treatment AS treatment, r.bp, count(*)::int AS trades,
+           sum(t.total_fen)::text AS fen, ${sumExTax}::text AS ex
+    FROM trades t
+    LEFT JOIN ${ratesRelation(rates)} ON r.code = t.tax_treatment AND r.day = ${shanghaiDay}
+    WHERE t.seller_key = ${m.key} AND t.status = 'active'
+      AND t.occurred_at >= ${m.start} AND t.occurred_at < ${m.end}
+    GROUP BY t.tax_treatment, r.bp
+    ORDER BY t.tax_treatment COLLATE "C", r.bp NULLS FIRST`.execute(db);
+  return r.rows.map((row) => ({
+    treatment: row.treatment,
+    basisPoints: row.bp,
+    trades: row.trades,
+    fen: BigInt(row.fen),
+    ex: BigInt(row.ex),
+  }));
+}
+
+/** The trades reverse-invoice withholding applies to: `t` filtered for the party's basis. */
+const withheldWhere = (party: SheetParty, bounds: { start: Date; end: Date }) =>
+  sql`${
+    party.kind === 'natural_person'
+      ? sql`t.seller_key = ${party.key}`
+      : sql`t.buyer_key = ${party.key} AND t.seller_kind = 'natural_person'`
+  } AND t.tax_treatment = 'reverse_invoice' AND t.status = 'active'
+    AND t.occurred_at >= ${bounds.start} AND t.occurred_at < ${bounds.end}`;
+
+type WithholdingRowDb = {
+  person: string;
+  bp: bigint | null;
+  trades: number;
+  fen: string;
+  ex: string;
+  /** Epoch ms (a number: no Date to parse for each of 10,000 persons). */
+  last_at_ms: number;
+};
+const toWithholdingGroup = (row: WithholdingRowDb): WithholdingGroup => ({
+  personKey: row.person,
+  basisPoints: row.bp,
+  trades: row.trades,
+  fen: BigInt(row.fen),
+  ex: BigInt(row.ex),
+  lastAtMs: row.last_at_ms,
+});
+
+/** The latest occurred_at of a group, in whole epoch milliseconds (what a JS Date holds). */
+const lastAtMs = sql`floor(extract(epoch FROM max(t.occurred_at)) * 1000)::float8`;
+
+/** The withheld trades by person and the `reverse_invoice` rate of their day. */
+async function withholdingFacts(
+  db: Db,
+  party: SheetParty,
+  bounds: { start: Date; end: Date },
+  rates: readonly DailyRate[],
+): Promise<WithholdingGroup[]> {
+  const r = await sql<WithholdingRowDb>`
+    SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
+           ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+    FROM trades t
+    LEFT JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+    WHERE ${withheldWhere(party, bounds)}
+    GROUP BY t.seller_key, r.bp`.execute(db);
+  return r.rows.map(toWithholdingGroup);
+}
+
+/**
+ * One page of the sheet's withholding groups, by person key: the groups of the first `limit`
+ * persons after `after` that have rated trades (unrated trades are only counted on the sheet),
+ * with each person's registered name.
+ */
+export async function loadWithholdingPage(
+  db: Db,
+  party: SheetParty,
+  period: string,
+  bounds: { start: Date; end: Date },
+  page: { after: string | null; limit: number },
+): Promise<{ treatments: TreatmentRow[]; groups: WithholdingGroup[]; names: Map<string, string> }> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .setAccessMode('read only')
     .execute(async (trx) => {
-      const trades = await trx
-        .selectFrom('trades as t')
-        .leftJoin('trade_flows as f', (j) =>
-          j.onRef('f.platform', '=', 't.platform').onRef('f.trade_id', '=', 't.trade_id'),
+      const treatments = await loadTreatments(trx);
+      const rates = dailyRates(treatments, period);
+      const r = await sql<WithholdingRowDb & { name: string | null }>`
+        WITH g AS (
+          SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
+                 ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+          FROM trades t
+          JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+          WHERE ${withheldWhere(party, bounds)}
+            ${page.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${page.after}`}
+          GROUP BY t.seller_key, r.bp
+        ), persons AS (
+          SELECT person FROM g GROUP BY person ORDER BY person COLLATE "C" LIMIT ${page.limit}
         )
-        .leftJoin('parties as s', 's.party_key', 't.seller_key')
-        .select([
-          't.platform',
-          't.trade_id',
-          't.occurred_at',
-          't.seller_key',
-          't.seller_kind',
-          's.name as seller_name',
-          't.buyer_key',
-          't.total_fen',
-          't.tax_treatment',
-          't.lines',
-          'f.payment_status',
-          'f.weighing_status',
-          'f.invoice_status',
-        ])
-        .where((eb) => eb.or([eb('t.seller_key', '=', key), eb('t.buyer_key', '=', key)]))
-        .where('t.status', '=', 'active')
-        .where('t.occurred_at', '>=', bounds.start)
-        .where('t.occurred_at', '<', bounds.end)
-        .orderBy('t.occurred_at')
-        .orderBy('t.platform')
-        .orderBy('t.trade_id')
-        .execute();
-
-      const treatments = await trx
-        .selectFrom('tax_treatments')
-        .select(['code', 'valid_from', 'valid_to', 'levy_rate', 'monthly_exemption_fen'])
-        .execute();
-
-      // Stock: per material, plain sums in SQL (what came before the period makes the opening);
-      // only a stream that waits for re-allocation, or whose sums do not fit, is read whole.
-      const dirty = new Set(
-        (await trx.selectFrom('stream_dirty').select('material').where('party_key', '=', key).execute()).map(
-          (d) => d.material,
-        ),
-      );
-      const sums = await streamSums(trx, key, bounds);
-      const whole = sums
-        .filter((s) => dirty.has(s.material) || stockFromSums(s.sums) === null)
-        .map((s) => s.material);
-      const stock: (StockStreamInput | StockSumsInput)[] = sums.filter((s) => !whole.includes(s.material));
-      if (whole.length > 0) stock.push(...(await loadWholeStreams(trx, key, bounds.end, whole, dirty)));
-
-      const blue = await trx
-        .selectFrom('invoices')
-        .select(['platform', 'invoice_no', 'kind', 'total_ex_tax_fen', 'total_tax_fen', 'total_fen'])
-        .where('buyer_key', '=', key)
-        .where('kind', '<>', 'red')
-        .where('issued_at', '>=', bounds.start)
-        .where('issued_at', '<', bounds.end)
-        .orderBy('issued_at')
-        .orderBy('invoice_no')
-        .execute();
-      // Red invoices carry no parties: they are the party's when the blue one they reverse is.
-      const red = await trx
-        .selectFrom('invoices as r')
-        .innerJoin('invoices as o', (j) =>
-          j.onRef('o.platform', '=', 'r.platform').onRef('o.invoice_no', '=', 'r.original_invoice_no'),
-        )
-        .select([
-          'r.platform',
-          'r.invoice_no',
-          'r.kind',
-          'r.total_ex_tax_fen',
-          'r.total_tax_fen',
-          'r.total_fen',
-        ])
-        .where('r.kind', '=', 'red')
-        .where('o.buyer_key', '=', key)
-        .where('o.kind', '<>', 'red')
-        .where('r.issued_at', '>=', bounds.start)
-        .where('r.issued_at', '<', bounds.end)
-        .orderBy('r.issued_at')
-        .orderBy('r.invoice_no')
-        .execute();
-
-      const anomalies = await trx
-        .selectFrom('anomalies')
-        .select((eb) => ['rule', 'status', 'severity', eb.fn.countAll<bigint>().as('n')])
-        .where('party_key', '=', key)
-        .where('period', '=', period)
-        .where('status', 'in', ['open', 'confirmed'])
-        .groupBy(['rule', 'status', 'severity'])
-        .execute();
-
+        SELECT g.*, p.name
+        FROM g JOIN persons USING (person) LEFT JOIN parties p ON p.party_key = g.person
+        ORDER BY g.person COLLATE "C", g.bp`.execute(trx);
       return {
-        trades: trades.map((t) => ({
-          platform: t.platform,
-          tradeId: t.trade_id,
-          atMs: t.occurred_at.getTime(),
-          sellerKey: t.seller_key,
-          sellerKind: t.seller_kind === 'natural_person' ? 'natural_person' : 'enterprise',
-          sellerName: t.seller_name ?? '',
-          buyerKey: t.buyer_key,
-          totalFen: t.total_fen,
-          taxTreatment: t.tax_treatment,
-          lines: (t.lines as { material: string; quantity_g: string; amount_fen: string }[]).map((l) => ({
-            material: l.material,
-            quantityG: BigInt(l.quantity_g),
-            amountFen: BigInt(l.amount_fen),
-          })),
-          flows:
-            t.payment_status === null
-              ? null
-              : {
-                  payment: t.payment_status,
-                  weighing: t.weighing_status ?? 'missing',
-                  invoice: t.invoice_status ?? 'missing',
-                },
-        })),
-        treatments: treatments.map((r) => ({
-          code: r.code,
-          validFrom: r.valid_from,
-          validTo: r.valid_to,
-          levyRate: r.levy_rate,
-          monthlyExemptionFen: r.monthly_exemption_fen,
-        })),
-        stock,
-        blueInvoicesReceived: blue.map(toSheetInvoice),
-        redInvoicesReceived: red.map(toSheetInvoice),
-        anomalies: anomalies.map((a) => ({
-          rule: a.rule,
-          status: a.status,
-          severity: a.severity,
-          count: Number(a.n),
-        })),
+        treatments,
+        groups: r.rows.map(toWithholdingGroup),
+        names: new Map(r.rows.map((row) => [row.person, row.name ?? ''])),
       };
     });
 }
 
-function toSheetInvoice(i: {
-  platform: string;
-  invoice_no: string;
-  kind: string;
-  total_ex_tax_fen: bigint;
-  total_tax_fen: bigint;
-  total_fen: bigint;
-}): SheetInvoice {
+/** Sums of the invoices the party received in the period (ReceivedInvoiceFacts). */
+async function receivedInvoices(
+  db: Db,
+  key: string,
+  bounds: { start: Date; end: Date },
+): Promise<ReceivedInvoiceFacts> {
+  type Sums = { kind: string; invoices: number; ex: string; tax: string; fen: string };
+  const toSumsRow = (s: Sums) => ({
+    invoices: s.invoices,
+    exFen: BigInt(s.ex),
+    taxFen: BigInt(s.tax),
+    fen: BigInt(s.fen),
+  });
+  const blue = await sql<Sums>`
+    SELECT kind, count(*)::int AS invoices, sum(total_ex_tax_fen)::text AS ex,
+           sum(total_tax_fen)::text AS tax, sum(total_fen)::text AS fen
+    FROM invoices
+    WHERE buyer_key = ${key} AND kind <> 'red' AND issued_at >= ${bounds.start} AND issued_at < ${bounds.end}
+    GROUP BY kind
+    ORDER BY kind COLLATE "C"`.execute(db);
+  // Red invoices carry no parties: they are the party's when the blue one they reverse is.
+  const red = await sql<Sums>`
+    SELECT 'red' AS kind, count(*)::int AS invoices, COALESCE(sum(r.total_ex_tax_fen), 0)::text AS ex,
+           COALESCE(sum(r.total_tax_fen), 0)::text AS tax, COALESCE(sum(r.total_fen), 0)::text AS fen
+    FROM invoices r
+    JOIN invoices o ON o.platform = r.platform AND o.invoice_no = r.original_invoice_no
+    WHERE r.kind = 'red' AND o.buyer_key = ${key} AND o.kind <> 'red'
+      AND r.issued_at >= ${bounds.start} AND r.issued_at < ${bounds.end}`.execute(db);
   return {
-    platform: i.platform,
-    invoiceNo: i.invoice_no,
-    kind: i.kind as SheetInvoice['kind'],
-    totalExTaxFen: i.total_ex_tax_fen,
-    totalTaxFen: i.total_tax_fen,
-    totalFen: i.total_fen,
+    blueByKind: blue.rows.map((b) => ({ kind: b.kind, ...toSumsRow(b) })),
+    red: toSumsRow(red.rows[0]!),
   };
 }
 

@@ -1,10 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeReferenceSheet, periodBounds } from '../../src/domain/reference-sheet';
+import { createDb, createPool } from '../../src/db/database';
+import {
+  dailyRates,
+  periodBounds,
+  receivedInvoiceFacts,
+  sheetFacts,
+  sheetFromFacts,
+} from '../../src/domain/reference-sheet';
 import { setOfficerStatus } from '../../src/repositories/officers.repository';
 import { loadReferenceSheetData, loadWholeStreams } from '../../src/repositories/parties-query.repository';
 import { type AnyJson, createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, paymentFor, person, weighingFor } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
+import { loadSheetRows } from '../support/sheet-rows';
 import { auditOf, buildQueryApp, getAs, push } from './query-app';
 
 /**
@@ -33,6 +41,8 @@ const M = enterprise('新会钢铁', '440705');
 const E = enterprise('江海机械厂', '440704');
 const A = person('甲', '440703');
 const B = person('乙', '440703');
+const X = enterprise('台山再生资源', '440781');
+const Y = person('丁', '440781');
 
 type Party = typeof R | typeof A;
 
@@ -168,6 +178,65 @@ beforeAll(async () => {
       total_tax: '-130.00',
       total: '-1130.00',
     }),
+  );
+  // Apart from R (its figures above stay as they are), trades of shapes the worked example lacks,
+  // for the test that checks the SQL sums against their definition: a multi-line trade with two
+  // lines of one material, a self-trade, and a reverse-invoiced sale dated before reverse
+  // invoicing had a rate (unrated).
+  const lines = (...ls: [string, number, string, string][]) =>
+    ls.map(([material, kg, unitPrice, amount]) => ({
+      material,
+      quantity: String(kg),
+      unit: 'kg',
+      unit_price: unitPrice,
+      amount,
+    }));
+  const raw = (
+    id: string,
+    seller: Party,
+    buyer: Party,
+    ls: ReturnType<typeof lines>,
+    total: string,
+    treatment: string,
+    at: string,
+  ) =>
+    envelope('trade.created', {
+      trade_id: id,
+      version: 1,
+      occurred_at: at,
+      seller,
+      buyer,
+      site: { code: 'S2', division: '440704' },
+      lines: ls,
+      total_amount: total,
+      tax_treatment: treatment,
+    });
+  await push(
+    ctx,
+    platform,
+    raw(
+      'X1',
+      Y,
+      X,
+      lines(
+        ['FE_HEAVY', 100, '2.20', '220.00'],
+        ['CU', 10, '55.00', '550.00'],
+        ['FE_HEAVY', 50, '2.20', '110.00'],
+      ),
+      '880.00',
+      'reverse_invoice',
+      '2026-10-03T10:00:00+08:00',
+    ),
+    raw('X2', X, X, lines(['CU', 5, '60.00', '300.00']), '300.00', 'simple_3', '2026-10-04T10:00:00+08:00'),
+    raw(
+      'X3',
+      Y,
+      X,
+      lines(['PAPER', 300, '1.60', '480.00']),
+      '480.00',
+      'reverse_invoice',
+      '2024-03-10T10:00:00+08:00',
+    ),
   );
   const keyOf = async (tradeId: string) =>
     (
@@ -345,8 +414,27 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
     //    Σ 3,702.97 ≤ 100,000.00 → exempt, VAT 0.00; IIT = 3,702.97 × 0.5% = 18.51485 → 18.51
     // total: 3 trades, 113,740.00, ex 112,613.86, VAT 1,089.11, IIT 563.06
     const w = rSheet.tax.reverse_invoice_withholding;
-    expect(w.basis).toBe('purchases_from_natural_persons');
-    const byKey = Object.fromEntries(w.persons.map((p: AnyJson) => [p.party_key, p]));
+    expect(w).toEqual({
+      basis: 'purchases_from_natural_persons',
+      persons: 2,
+      exempt_persons: 1,
+      persons_href: `/v1/parties/${R.uscc}/summary/withholding?period=2026-10`,
+      total: { trades: 3, amount: '113740.00', amount_ex_tax: '112613.86', vat: '1089.11', iit: '563.06' },
+      unrated: { trades: 0, amount: '0.00' },
+    });
+  });
+
+  it('the withholding per person, listed apart (GET …/summary/withholding)', async () => {
+    const r = await getAs(oa, rSheet.tax.reverse_invoice_withholding.persons_href, o703.token);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({
+      party: R.uscc,
+      period: '2026-10',
+      basis: 'purchases_from_natural_persons',
+    });
+    expect(r.body.next_cursor).toBeNull();
+    const byKey = Object.fromEntries(r.body.items.map((p: AnyJson) => [p.party_key, p]));
+    expect(r.body.items.map((p: AnyJson) => p.party_key)).toEqual([aKey, bKey].sort());
     expect(byKey[aKey]).toEqual({
       party_key: aKey,
       name: '甲',
@@ -371,13 +459,33 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
       vat: '0.00',
       iit: '18.51',
     });
-    expect(w.total).toEqual({
-      trades: 3,
-      amount: '113740.00',
-      amount_ex_tax: '112613.86',
-      vat: '1089.11',
-      iit: '563.06',
-    });
+    // The persons named are on the record; no id number or account in the answer.
+    for (const secret of [A.id_number, B.id_number, A_ACCOUNT]) expect(r.text).not.toContain(secret);
+    const entry = (await auditOf(ctx, o703.login)).at(-1)!;
+    expect(entry).toMatchObject({ endpoint: '/v1/parties/:key/summary/withholding', status: 200 });
+    expect([...(entry.parties as string[])].sort()).toEqual([R.uscc, aKey, bKey].sort());
+  });
+
+  it('the withholding rows page by person key with a cursor', async () => {
+    const base = `/v1/parties/${R.uscc}/summary/withholding?period=2026-10&limit=1`;
+    const first = await getAs(oa, base, o703.token);
+    expect(first.body.items.map((p: AnyJson) => p.party_key)).toEqual([[aKey, bKey].sort()[0]]);
+    expect(first.body.next_cursor).toEqual(expect.any(String));
+    const second = await getAs(oa, `${base}&cursor=${first.body.next_cursor}`, o703.token);
+    expect(second.body.items.map((p: AnyJson) => p.party_key)).toEqual([[aKey, bKey].sort()[1]]);
+    expect(second.body.next_cursor).toBeNull();
+    // A month without withholding: no rows.
+    const empty = await getAs(oa, `/v1/parties/${R.uscc}/summary/withholding?period=2027-01`, o703.token);
+    expect(empty.body).toMatchObject({ items: [], next_cursor: null });
+    for (const bad of [
+      '&cursor=nope!',
+      '&cursor=',
+      `&cursor=${Buffer.from('x').toString('base64url')}`,
+      '&limit=0',
+    ]) {
+      const r = await getAs(oa, `${base}${bad}`, o703.token);
+      expect(r.status, bad).toBe(400);
+    }
   });
 
   it('open and confirmed findings of the period, by rule', () => {
@@ -387,12 +495,12 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
     ]);
   });
 
-  it('no PII in the sheet, even for a pii token; the audit names R and the persons shown', async () => {
+  it('no PII in the sheet, even for a pii token; the audit names R, the only party shown', async () => {
     const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o703.token);
     for (const secret of [A.id_number, B.id_number, A_ACCOUNT]) expect(r.text).not.toContain(secret);
     const entry = (await auditOf(ctx, o703.login)).at(-1)!;
     expect(entry).toMatchObject({ endpoint: '/v1/parties/:key/summary', status: 200, pii_unmasked: false });
-    expect([...(entry.parties as string[])].sort()).toEqual([R.uscc, aKey, bKey].sort());
+    expect(entry.parties).toEqual([R.uscc]);
   });
 });
 
@@ -435,15 +543,22 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
     ]);
   });
 
+  const partyOf = (key: string) => ({
+    key,
+    kind: key.startsWith('np_') ? ('natural_person' as const) : ('enterprise' as const),
+    name: '',
+    division: '440703',
+  });
+  const PERIODS = ['2026-08', '2026-09', '2026-10', '2026-11', '2027-01'];
+
   it('stock from SQL sums equals allocating the whole stream, for every party and month', async () => {
     // The sheet reads settled streams as per-material sums; the whole-stream path (monthlyStock
     // over every entry, or allocateStream when pending) is the reference.
-    const party = (key: string) => ({ key, kind: 'enterprise' as const, name: '', division: '440703' });
     for (const key of [R.uscc, M.uscc, aKey, bKey]) {
-      for (const period of ['2026-08', '2026-09', '2026-10', '2026-11', '2027-01']) {
+      for (const period of PERIODS) {
         const { startMs, endMs } = periodBounds(period);
         const bounds = { start: new Date(startMs), end: new Date(endMs) };
-        const data = await loadReferenceSheetData(ctx.rt.db, key, period, bounds);
+        const data = await loadReferenceSheetData(ctx.rt.db, partyOf(key), period, bounds);
         expect(data.stock.every((s) => 'sums' in s)).toBe(true);
         const whole = await loadWholeStreams(
           ctx.rt.db,
@@ -452,10 +567,58 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
           data.stock.map((s) => s.material),
           new Set(),
         );
-        const viaSums = computeReferenceSheet({ party: party(key), period, ...data });
-        const viaWhole = computeReferenceSheet({ party: party(key), period, ...data, stock: whole });
+        const viaSums = sheetFromFacts({ party: partyOf(key), period, ...data });
+        const viaWhole = sheetFromFacts({ party: partyOf(key), period, ...data, stock: whole });
         expect(viaSums.stock, `${key} ${period}`).toEqual(viaWhole.stock);
       }
+    }
+  });
+
+  it('the SQL sums equal the sheet’s definition over the trade and invoice rows, for every party and month', async () => {
+    // loadReferenceSheetData sums in PostgreSQL; sheetFacts and receivedInvoiceFacts define the
+    // same sums over the rows. Also through a pool of one connection, where the two lanes of
+    // reads share the one connection instead of a snapshot across two.
+    const small = createDb(createPool({ url: ctx.databaseUrl, poolSize: 1 }));
+    try {
+      const yKey = (
+        await ctx.rt.db
+          .selectFrom('trades')
+          .select('seller_key')
+          .where('trade_id', '=', 'X1')
+          .executeTakeFirstOrThrow()
+      ).seller_key;
+      for (const key of [R.uscc, M.uscc, E.uscc, X.uscc, aKey, bKey, yKey]) {
+        for (const period of [...PERIODS, '2024-03']) {
+          const { startMs, endMs } = periodBounds(period);
+          const bounds = { start: new Date(startMs), end: new Date(endMs) };
+          const party = partyOf(key);
+          const data = await loadReferenceSheetData(ctx.rt.db, party, period, bounds);
+          const rows = await loadSheetRows(ctx.rt.db, key, bounds);
+          const label = `${key} ${period}`;
+          expect(data.facts, label).toEqual(
+            sheetFacts(party, rows.trades, dailyRates(data.treatments, period)),
+          );
+          expect(data.invoices, label).toEqual(receivedInvoiceFacts(rows.blue, rows.red));
+          expect(await loadReferenceSheetData(small, party, period, bounds), label).toEqual(data);
+          if (key === X.uscc && period === '2026-10') {
+            // The multi-line trade counts once per material; the self-trade is a purchase and a
+            // sale, and one trade for coverage.
+            const cu = data.facts.purchases.byMaterial.find((m) => m.material === 'CU')!;
+            expect(cu).toMatchObject({ trades: 2, all: { fen: 85_000n, g: 15_000n } });
+            const fe = data.facts.purchases.byMaterial.find((m) => m.material === 'FE_HEAVY')!;
+            expect(fe).toMatchObject({ trades: 1, all: { fen: 33_000n, g: 150_000n } });
+            expect(data.facts.coverage.trades.n).toBe(2);
+            expect(data.facts.sales.trades).toBe(1);
+          }
+          if (key === X.uscc && period === '2024-03') {
+            expect(data.facts.withholding).toEqual([
+              expect.objectContaining({ basisPoints: null, trades: 1 }),
+            ]);
+          }
+        }
+      }
+    } finally {
+      await small.destroy();
     }
   });
 
@@ -467,7 +630,7 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
       .values({ party_key: R.uscc, material: 'FE_HEAVY', dirty_from: new Date(startMs) })
       .execute();
     try {
-      const data = await loadReferenceSheetData(ctx.rt.db, R.uscc, '2026-10', bounds);
+      const data = await loadReferenceSheetData(ctx.rt.db, partyOf(R.uscc), '2026-10', bounds);
       const fe = data.stock.find((s) => s.material === 'FE_HEAVY')!;
       expect('sums' in fe).toBe(false);
       expect(data.stock.find((s) => s.material === 'CU')).toHaveProperty('sums');
@@ -495,12 +658,14 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
     ]);
   });
 
-  it('404 out of scope or for anything that is not a key', async () => {
-    expect((await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-10`, o705.token)).status).toBe(404);
-    for (const key of [A.id_number, 'np_x', encodeURIComponent("'; DROP TABLE parties; --")]) {
-      const r = await getAs(oa, `/v1/parties/${key}/summary?period=2026-10`, o703.token);
-      expect(r.status, key).toBe(404);
-      expect(r.text).not.toContain(A.id_number);
+  it('404 out of scope or for anything that is not a key (the sheet and its withholding rows)', async () => {
+    for (const sub of ['summary', 'summary/withholding']) {
+      expect((await getAs(oa, `/v1/parties/${R.uscc}/${sub}?period=2026-10`, o705.token)).status).toBe(404);
+      for (const key of [A.id_number, 'np_x', encodeURIComponent("'; DROP TABLE parties; --")]) {
+        const r = await getAs(oa, `/v1/parties/${key}/${sub}?period=2026-10`, o703.token);
+        expect(r.status, key).toBe(404);
+        expect(r.text).not.toContain(A.id_number);
+      }
     }
   });
 
@@ -530,9 +695,11 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
     const o = await addOfficer(ctx, { divisions: ['440703'] });
     await setOfficerStatus(ctx.rt.db, o.login, 'disabled');
     const auditor = await addOfficer(ctx, { role: 'auditor', divisions: ['440700'] });
-    const path = `/v1/parties/${R.uscc}/summary?period=2026-10`;
-    expect((await getAs(oa, path)).status).toBe(401);
-    expect((await getAs(oa, path, o.token)).status).toBe(401);
-    expect((await getAs(oa, path, auditor.token)).status).toBe(403);
+    for (const sub of ['summary', 'summary/withholding']) {
+      const path = `/v1/parties/${R.uscc}/${sub}?period=2026-10`;
+      expect((await getAs(oa, path)).status).toBe(401);
+      expect((await getAs(oa, path, o.token)).status).toBe(401);
+      expect((await getAs(oa, path, auditor.token)).status).toBe(403);
+    }
   });
 });

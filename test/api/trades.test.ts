@@ -559,6 +559,7 @@ describe('OpenAPI', () => {
       ['/v1/trades/{id}/chain', 'getTradeChain', 'get'],
       ['/v1/parties/{key}', 'getParty', 'get'],
       ['/v1/parties/{key}/summary', 'getPartySummary', 'get'],
+      ['/v1/parties/{key}/summary/withholding', 'getPartyWithholding', 'get'],
     ];
     for (const [path, operationId, method] of ops) {
       const op = doc.paths[path]?.[method];
@@ -575,5 +576,7 @@ describe('OpenAPI', () => {
     const sheet = doc.components.schemas.ReferenceSheet;
     expect(JSON.stringify(sheet)).toContain('÷ (1 + levy_rate)');
     expect(sheet.properties.stock.items.properties.closing_kg.description).toContain('opening_kg + in_kg');
+    const person = doc.components.schemas.WithholdingPerson;
+    expect(person.properties.vat.description).toContain('half-up');
   });
 });

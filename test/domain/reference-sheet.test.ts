@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sale, StreamEntry } from '../../src/domain/allocation';
 import {
   computeReferenceSheet,
+  computeWithholdingRows,
   formatRatio,
   isPeriod,
   periodBounds,
@@ -488,35 +489,39 @@ describe('the reference sheet, worked by hand', () => {
     // total: 3 trades, 116,600.00, ex 115,445.55, VAT 1,110.89, IIT 577.23
     expect(sheet.tax.reverse_invoice_withholding).toEqual({
       basis: 'purchases_from_natural_persons',
-      persons: [
-        {
-          party_key: A,
-          name: '甲',
-          trades: 2,
-          amount: '112200.00',
-          amount_ex_tax: '111089.11',
-          monthly_exemption: '100000.00',
-          exempt: false,
-          vat_rate: '0.01',
-          vat: '1110.89',
-          iit: '555.45',
-        },
-        {
-          party_key: B,
-          name: '乙',
-          trades: 1,
-          amount: '4400.00',
-          amount_ex_tax: '4356.44',
-          monthly_exemption: '100000.00',
-          exempt: true,
-          vat_rate: '0.01',
-          vat: '0.00',
-          iit: '21.78',
-        },
-      ],
+      persons: 2,
+      exempt_persons: 1,
+      persons_href: `/v1/parties/${R}/summary/withholding?period=2026-10`,
       total: { trades: 3, amount: '116600.00', amount_ex_tax: '115445.55', vat: '1110.89', iit: '577.23' },
       unrated: { trades: 0, amount: '0.00' },
     });
+    // The per-person rows (listed apart, GET …/summary/withholding); the totals above are their sums.
+    expect(computeWithholdingRows(input())).toEqual([
+      {
+        party_key: A,
+        name: '甲',
+        trades: 2,
+        amount: '112200.00',
+        amount_ex_tax: '111089.11',
+        monthly_exemption: '100000.00',
+        exempt: false,
+        vat_rate: '0.01',
+        vat: '1110.89',
+        iit: '555.45',
+      },
+      {
+        party_key: B,
+        name: '乙',
+        trades: 1,
+        amount: '4400.00',
+        amount_ex_tax: '4356.44',
+        monthly_exemption: '100000.00',
+        exempt: true,
+        vat_rate: '0.01',
+        vat: '0.00',
+        iit: '21.78',
+      },
+    ]);
   });
 
   it('open and confirmed anomalies by rule', () => {
@@ -531,13 +536,13 @@ describe('edge cases', () => {
   it('the exemption boundary is inclusive: exactly ¥100,000.00 ex-VAT is exempt, one fen more is not', () => {
     // 101,000.00 ÷ 1.01 = 100,000.00 exactly → exempt; 101,000.02 ÷ 1.01 = 100,000.0198 → 100,000.02 → not exempt
     const at = (amount: string) =>
-      computeReferenceSheet(
+      computeWithholdingRows(
         input({
           trades: [
             trade('X', cst(10, 1), person(A, '甲'), R, 'reverse_invoice', [['CU', 2000, amount]], null),
           ],
         }),
-      ).tax.reverse_invoice_withholding.persons[0]!;
+      )[0]!;
     expect(at('101000.00')).toMatchObject({
       amount_ex_tax: '100000.00',
       exempt: true,
@@ -558,7 +563,12 @@ describe('edge cases', () => {
       input({ party: { key: A, kind: 'natural_person', name: '甲', division: '440703' } }),
     );
     expect(sheet.tax.reverse_invoice_withholding.basis).toBe('own_sales');
-    expect(sheet.tax.reverse_invoice_withholding.persons).toEqual([
+    expect(sheet.tax.reverse_invoice_withholding).toMatchObject({ persons: 1, exempt_persons: 0 });
+    expect(
+      computeWithholdingRows(
+        input({ party: { key: A, kind: 'natural_person', name: '甲', division: '440703' } }),
+      ),
+    ).toEqual([
       expect.objectContaining({
         party_key: A,
         amount_ex_tax: '111089.11',
@@ -662,5 +672,80 @@ describe('the income-tax prepay rate is reference data', () => {
     );
     expect(withoutRate.tax.reverse_invoice_withholding.total.iit).toBe('0.00');
     expect(withRate.tax.reverse_invoice_withholding.total.iit).not.toBe('0.00');
+  });
+});
+
+describe('laws of the sheet', () => {
+  // Random months of R: purchases from three persons and an enterprise, sales to M, any treatment,
+  // one to three lines of two materials, flows matched or not.
+  const sellers = [person(A, '甲'), person(B, '乙'), person(C, '丙'), ent(E)];
+  const arbTrade = fc
+    .record({
+      day: fc.integer({ min: 1, max: 31 }),
+      hour: fc.integer({ min: 0, max: 23 }),
+      sale: fc.boolean(),
+      seller: fc.constantFrom(...sellers),
+      treatment: fc.constantFrom('reverse_invoice', 'simple_3', 'general_13', 'exempt'),
+      lines: fc.array(
+        fc.tuple(
+          fc.constantFrom('FE_HEAVY', 'CU'),
+          fc.integer({ min: 1, max: 60_000 }),
+          fc.integer({ min: 1, max: 20_000_000 }),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      matched: fc.boolean(),
+    })
+    .map((r) =>
+      trade(
+        'T',
+        cst(10, r.day, r.hour),
+        r.sale ? ent(R) : r.seller,
+        r.sale ? M : R,
+        r.treatment,
+        r.lines.map(([m, kilos, fen]): [string, number, string] => [
+          m,
+          kilos,
+          `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`,
+        ]),
+        r.matched ? ok : null,
+      ),
+    );
+  // Trade ids are unique within a month's data.
+  const arbMonth = fc
+    .array(arbTrade, { maxLength: 30 })
+    .map((ts) => ts.map((t, i) => ({ ...t, tradeId: `T${i}` })));
+
+  it('order of the trades does not matter, and the withholding total is the sum of the per-person rows', () => {
+    fc.assert(
+      fc.property(arbMonth, fc.infiniteStream(fc.integer()), (trades, noise) => {
+        const sheet = computeReferenceSheet(input({ trades }));
+        const shuffled = trades
+          .map((t) => ({ t, k: noise.next().value as number }))
+          .sort((a, b) => a.k - b.k)
+          .map((x) => x.t);
+        expect(computeReferenceSheet(input({ trades: shuffled }))).toEqual(sheet);
+        const rows = computeWithholdingRows(input({ trades }));
+        const w = sheet.tax.reverse_invoice_withholding;
+        expect(rows.length).toBe(w.persons);
+        expect(rows.filter((r) => r.exempt).length).toBe(w.exempt_persons);
+        const sum = (f: 'amount' | 'amount_ex_tax' | 'vat' | 'iit') =>
+          rows.reduce((s, r) => s + yuan(r[f]), 0n);
+        expect({
+          trades: rows.reduce((s, r) => s + r.trades, 0),
+          amount: sum('amount'),
+          ex: sum('amount_ex_tax'),
+          vat: sum('vat'),
+          iit: sum('iit'),
+        }).toEqual({
+          trades: w.total.trades,
+          amount: yuan(w.total.amount),
+          ex: yuan(w.total.amount_ex_tax),
+          vat: yuan(w.total.vat),
+          iit: yuan(w.total.iit),
+        });
+      }),
+      { numRuns: 200 },
+    );
   });
 });

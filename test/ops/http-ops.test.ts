@@ -41,6 +41,7 @@ describe('operations endpoints', () => {
       '/v1/trades/{id}/chain',
       '/v1/parties/{key}',
       '/v1/parties/{key}/summary',
+      '/v1/parties/{key}/summary/withholding',
       '/v1/anomalies',
       '/v1/anomalies/{id}',
       '/v1/anomalies/{id}/review',

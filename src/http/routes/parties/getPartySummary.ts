@@ -1,10 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  computeReferenceSheet,
-  isPeriod,
-  periodBounds,
-  type ReferenceSheet,
-} from '../../../domain/reference-sheet';
+import { isPeriod, periodBounds, type ReferenceSheet, sheetFromFacts } from '../../../domain/reference-sheet';
 import { findParty, loadReferenceSheetData } from '../../../repositories/parties-query.repository';
 import type { App } from '../../app';
 import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
@@ -12,6 +7,7 @@ import { Coalescer } from '../../coalesce';
 import { ProblemError } from '../../problems';
 import { isPartyKey, notFoundError, partyRefSchema, type QueryRouteDeps, readErrors } from '../query-wire';
 import { partyKeyPathParam } from './getParty';
+import { type SheetPartyRow, sheetParty } from './sheet-party';
 
 const money = (description: string, example = '0.00') =>
   z.string().openapi({ description: `${description} — CNY, decimal string`, example });
@@ -197,26 +193,19 @@ export const referenceSheetSchema = z
               'purchases from each natural person; `own_sales`: the party is a natural person, figures are on its own ' +
               'reverse-invoiced sales to every buyer',
           }),
-          persons: z.array(
-            z.object({
-              party_key: z.string(),
-              name: z.string(),
-              trades: z.number().int(),
-              amount: money('Σ total (tax inclusive) of the reverse-invoiced trades of the month'),
-              amount_ex_tax: money(
-                'Σ per trade of total ÷ (1 + levy rate of reverse_invoice on its date), half-up',
-              ),
-              monthly_exemption: money(
-                'Monthly exemption of reverse_invoice (excluding VAT) in force',
-              ).nullable(),
-              exempt: z.boolean().openapi({ description: 'amount_ex_tax ≤ monthly_exemption' }),
-              vat_rate: z.string().nullable().openapi({ example: '0.01' }),
-              vat: money('0 when exempt, else amount_ex_tax × vat_rate rounded half-up to the fen'),
-              iit: money(
-                'Individual income tax prepaid: amount_ex_tax × 0.5%, rounded half-up (whether or not VAT-exempt)',
-              ),
-            }),
-          ),
+          persons: z.number().int().openapi({
+            description:
+              'Natural persons with rated reverse-invoiced trades in the month (their rows: `persons_href`)',
+          }),
+          exempt_persons: z.number().int().openapi({
+            description: 'Of those, the persons whose amount_ex_tax is within the monthly exemption',
+          }),
+          persons_href: z.string().openapi({
+            description:
+              'The per-person rows, a page at a time: `GET /v1/parties/{key}/summary/withholding?period=` ' +
+              '(listed apart: a station buys from thousands of persons a month)',
+            example: '/v1/parties/91440703MA4UJ2KX0K/summary/withholding?period=2026-10',
+          }),
           total: z.object({
             trades: z.number().int(),
             amount: money('Σ amount of the persons'),
@@ -340,20 +329,9 @@ const example: ReferenceSheet = {
     },
     reverse_invoice_withholding: {
       basis: 'purchases_from_natural_persons',
-      persons: [
-        {
-          party_key: 'np_mfrggzdfmztwq2lknnwg23tpobyxe43u',
-          name: '张三',
-          trades: 2,
-          amount: '4400.00',
-          amount_ex_tax: '4356.44',
-          monthly_exemption: '100000.00',
-          exempt: true,
-          vat_rate: '0.01',
-          vat: '0.00',
-          iit: '21.78',
-        },
-      ],
+      persons: 1,
+      exempt_persons: 1,
+      persons_href: '/v1/parties/91440703MA4UJ2KX0K/summary/withholding?period=2026-10',
       total: { trades: 2, amount: '4400.00', amount_ex_tax: '4356.44', vat: '0.00', iit: '21.78' },
       unrated: { trades: 0, amount: '0.00' },
     },
@@ -361,7 +339,7 @@ const example: ReferenceSheet = {
   anomalies: [{ rule: 'UNSOURCED_SALE', open: 1, confirmed: 0, total: 1, highest_severity: 'high' }],
 };
 
-const summaryQuery = z.object({
+export const summaryQuery = z.object({
   period: z
     .string({ error: 'is required: an Asia/Shanghai calendar month, YYYY-MM' })
     .refine(isPeriod, 'must be a calendar month YYYY-MM (years 1900–2999), e.g. 2026-10')
@@ -392,42 +370,22 @@ export const getPartySummaryRoute = createRoute({
   },
 });
 
-/** A computed sheet, serialised and encoded once for every request that shared its run. */
-interface SheetRun {
-  /** The sheet's JSON in UTF-8 (2.2 MB for a station with 10,000 trades in the month). */
-  body: Uint8Array<ArrayBuffer>;
-  /** Party keys the sheet names: the party and the natural persons of the withholding section. */
-  parties: ReadonlySet<string>;
-}
-
 const utf8 = new TextEncoder();
 
 export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
   // Officers opening the same sheet at once share one computation that started after each of them
   // asked (src/http/coalesce.ts): as fresh as computing it per request, at a fraction of the cost.
-  const sheets = new Coalescer<SheetRun>();
-  const computeSheet = async (partyKey: string, period: string): Promise<SheetRun> => {
-    const p = await findParty(deps.db, partyKey);
-    if (!p) throw new ProblemError('not_found', 'No such party in your divisions.');
+  // The run's JSON is encoded once and the same bytes are written to every socket.
+  const sheets = new Coalescer<Uint8Array<ArrayBuffer>>();
+  const computeSheet = async (p: SheetPartyRow, period: string) => {
     const { startMs, endMs } = periodBounds(period);
-    const data = await loadReferenceSheetData(deps.db, p.party_key, period, {
+    const party = sheetParty(p);
+    const data = await loadReferenceSheetData(deps.db, party, period, {
       start: new Date(startMs),
       end: new Date(endMs),
     });
-    const party = {
-      key: p.party_key,
-      kind: p.kind === 'natural_person' ? ('natural_person' as const) : ('enterprise' as const),
-      name: p.name,
-      division: p.division,
-    };
-    const sheet: ReferenceSheet = computeReferenceSheet({ party, period, ...data });
-    return {
-      body: utf8.encode(JSON.stringify(sheet)),
-      parties: new Set([
-        p.party_key,
-        ...sheet.tax.reverse_invoice_withholding.persons.map((r) => r.party_key),
-      ]),
-    };
+    const sheet: ReferenceSheet = sheetFromFacts({ party, period, ...data });
+    return utf8.encode(JSON.stringify(sheet));
   };
 
   app.openapi(getPartySummaryRoute, async (c) => {
@@ -438,12 +396,12 @@ export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
     if (!p || !canSee(scope, p.division)) {
       throw new ProblemError('not_found', 'No such party in your divisions.');
     }
-    const run = await sheets.run(`${p.party_key}|${period}`, () => computeSheet(p.party_key, period));
-    // The sheet names the party and, in the withholding section, each natural person.
-    addAuditSubjects(c, { parties: run.parties });
-    // The body is the sheet's JSON, serialised and encoded once per shared run (the same bytes are
-    // written to every socket; nothing writes into them); its type is ReferenceSheet (the schema
-    // above), which the typed handler cannot see through a pre-serialised body.
-    return c.body(run.body, 200, { 'content-type': 'application/json' }) as never;
+    const body = await sheets.run(`${p.party_key}|${period}`, () => computeSheet(p, period));
+    // The sheet names the party only: the persons of its withholding section are listed apart
+    // (getPartyWithholding), and audited there.
+    addAuditSubjects(c, { parties: [p.party_key] });
+    // The body is the sheet's JSON (type ReferenceSheet, the schema above), which the typed
+    // handler cannot see through a pre-serialised body.
+    return c.body(body, 200, { 'content-type': 'application/json' }) as never;
   });
 }
