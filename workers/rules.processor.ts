@@ -16,6 +16,9 @@ import type { Keyring } from '../src/security/keys';
  */
 export const MAX_EVALUATIONS_PER_PROCESS = 1;
 
+/** How long a postponed evaluation waits before it looks again (at least the follow-up slot, 5 s). */
+const POSTPONE_MS = 5_000;
+
 /** A counting semaphore: `run` waits for a free slot, in arrival order. */
 export class Limiter {
   private active = 0;
@@ -69,8 +72,8 @@ export function createRulesProcessor(deps: {
         .executeTakeFirst();
       if (mark)
         await deps.queues.enqueueRules([{ period, generation: mark.generation }], {
-          resend: true,
-          delayMs: 5_000,
+          followUp: true,
+          delayMs: POSTPONE_MS,
         });
     }
     return { rounds: result.rounds, postponed: result.postponed ?? false };

@@ -43,11 +43,25 @@ const DEFAULT_JOB_OPTIONS = {
  */
 export interface EnqueueOptions {
   resend?: boolean;
+  /**
+   * Rule evaluations only: a job handing its period on to a later job of its own (postponed while
+   * processing is busy). Its id gets a suffix of the current 5-second slot instead of the minute:
+   * re-added under the minute's suffix, a job that was itself a sweep's re-add would collide with
+   * its own id while it is still active, and BullMQ would drop the follow-up — leaving the period
+   * to the next sweep. The follow-up runs at least `delayMs` (≥ 5 s) later, in a later slot, so
+   * it cannot collide with itself either; postponements of one period within a slot collapse.
+   */
+  followUp?: boolean;
   /** Rule evaluations only: wait this long instead of the usual debounce. */
   delayMs?: number;
 }
 
-const suffix = (o?: EnqueueOptions) => (o?.resend ? `.s${Math.floor(Date.now() / 60_000)}` : '');
+const suffix = (o?: EnqueueOptions) =>
+  o?.followUp
+    ? `.p${Math.floor(Date.now() / 5_000)}`
+    : o?.resend
+      ? `.s${Math.floor(Date.now() / 60_000)}`
+      : '';
 
 interface BulkJob {
   name: string;
