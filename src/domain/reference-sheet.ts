@@ -800,6 +800,8 @@ function factsInput(input: ReferenceSheetInput): ReferenceSheetFactsInput {
 }
 
 const wireAQ = (a: AmountSums): AmountQty => ({ amount: formatMoney(a.fen), quantity_kg: formatKg(a.g) });
+const byMaterialName = (rows: readonly MaterialFacts[]) =>
+  [...rows].sort((a, b) => byString(a.material, b.material));
 
 export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet {
   const { party, facts } = input;
@@ -899,7 +901,7 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
         from_natural_persons: wireAQ(purchaseTotal.np),
         reverse_invoiced: wireAQ(purchaseTotal.rev),
       },
-      by_material: facts.purchases.byMaterial.map((r) => ({
+      by_material: byMaterialName(facts.purchases.byMaterial).map((r) => ({
         material: r.material,
         trades: r.trades,
         ...wireAQ(r.all),
@@ -913,7 +915,7 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
         ...wireAQ(saleTotal.all),
         reverse_invoiced: wireAQ(saleTotal.rev),
       },
-      by_material: facts.sales.byMaterial.map((r) => ({
+      by_material: byMaterialName(facts.sales.byMaterial).map((r) => ({
         material: r.material,
         trades: r.trades,
         ...wireAQ(r.all),
