@@ -59,7 +59,20 @@ export function createRulesProcessor(deps: {
       await deps.queues.enqueueRules(marks);
       return { marked: marks.length };
     }
-    const { period } = JOBS['rules.evaluate'].schema.parse(job.data);
+    const { period, generation } = JOBS['rules.evaluate'].schema.parse(job.data);
+    // Every mark adds a job of its own generation, so a busy period has many queued. Only the
+    // newest one has anything to do: an older job leaves it at once, before it queues for the
+    // process's evaluation slot behind evaluations of whole months. (The newest job is queued,
+    // or lost with Redis and re-added by the sweep; a job without a generation always goes on.)
+    if (generation !== undefined) {
+      const mark = await deps.db
+        .selectFrom('rule_dirty_periods')
+        .select('generation')
+        .where('period', '=', period)
+        .executeTakeFirst();
+      if (!mark) return { rounds: 0, postponed: false, skipped: 'clean' };
+      if (mark.generation > BigInt(generation)) return { rounds: 0, postponed: false, skipped: 'superseded' };
+    }
     const result = await limiter.run(() =>
       evaluateDirtyPeriod(deps.db, period, (p) => evaluatePeriod(deps.db, deps.keyring, p), deps.log),
     );

@@ -21,10 +21,19 @@ export const JOBS = {
     queue: 'streams',
     schema: z.object({ party_key: z.string().min(1), material: z.string().min(1) }),
   },
-  /** Evaluate the anomaly rules for one period marked in `rule_dirty_periods`. */
+  /**
+   * Evaluate the anomaly rules for one period marked in `rule_dirty_periods`. `generation`: the
+   * mark's generation when the job was added (absent in jobs added before it was recorded).
+   */
   'rules.evaluate': {
     queue: 'rules',
-    schema: z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/) }),
+    schema: z.object({
+      period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/),
+      generation: z
+        .string()
+        .regex(/^[1-9]\d{0,18}$/)
+        .optional(),
+    }),
   },
   /** Scheduled: mark the data clocks' current periods, where time limits ripen. */
   'rules.tick': {

@@ -194,7 +194,7 @@ export class EventQueues {
       key: m.period,
       job: {
         name: 'rules.evaluate',
-        data: JOBS['rules.evaluate'].schema.parse({ period: m.period }),
+        data: JOBS['rules.evaluate'].schema.parse({ period: m.period, generation: m.generation.toString() }),
         opts: {
           jobId: rulesJobId(m.period, m.generation) + suffix(o),
           delay: o?.delayMs ?? RULES_DEBOUNCE_MS,

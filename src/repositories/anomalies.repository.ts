@@ -184,7 +184,11 @@ export async function partyDivisions(db: Db, keys: readonly string[]): Promise<M
   return new Map(rows.map((r) => [r.party_key, r.division]));
 }
 
-/** Periods to evaluate again; returns each period's new generation. */
+/**
+ * Periods to evaluate again; returns each period's new generation. `marked_at` is when the period
+ * became dirty: a mark on an already dirty period only bumps the generation, so the rules'
+ * staleness bound (MAX_RULES_STALENESS_SECONDS) holds while data keeps arriving.
+ */
 export async function markPeriodsDirty(
   db: Db,
   periods: readonly string[],
@@ -198,7 +202,7 @@ export async function markPeriodsDirty(
   // `after`: an independent write of the caller's, run in the same statement.
   const r = await sql<{ period: string; generation: bigint }>`
     ${opts.after ? sql`WITH w AS (${opts.after}) ` : sql``}INSERT INTO rule_dirty_periods AS d (period) SELECT * FROM unnest(${unique}::text[])
-    ON CONFLICT (period) DO UPDATE SET generation = d.generation + 1, marked_at = now()
+    ON CONFLICT (period) DO UPDATE SET generation = d.generation + 1
     RETURNING period, generation`.execute(db);
   return r.rows;
 }

@@ -36,15 +36,17 @@ async function evaluateLoop(
   period: string,
   evaluate: (period: string) => Promise<EvaluationResult>,
   log?: Logger,
-): Promise<{ rounds: number; last: EvaluationResult | null }> {
+): Promise<{ rounds: number; last: EvaluationResult | null; postponed?: boolean }> {
   let last: EvaluationResult | null = null;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
-    const mark = await db
-      .selectFrom('rule_dirty_periods')
-      .select('generation')
-      .where('period', '=', period)
-      .executeTakeFirst();
-    if (!mark) return { rounds: round - 1, last };
+    // The mark, and the database's clock when this round starts reading.
+    const mark = await sql<{ generation: bigint; started_at: Date }>`
+      SELECT generation, now() AS started_at FROM rule_dirty_periods WHERE period = ${period}`.execute(db);
+    const m = mark.rows[0];
+    if (!m) return { rounds: round - 1, last };
+    // Marked again while the last round ran, and processing is still busy: this round's data is
+    // already stale, so leave it for a later round, as for a first one (at most the staleness bound).
+    if (round > 1 && (await shouldWait(db, period))) return { rounds: round - 1, last, postponed: true };
     last = await evaluate(period);
     if (last.detected || last.closed || last.reopened) {
       log?.info(
@@ -61,9 +63,16 @@ async function evaluateLoop(
     const cleared = await db
       .deleteFrom('rule_dirty_periods')
       .where('period', '=', period)
-      .where('generation', '=', mark.generation)
+      .where('generation', '=', m.generation)
       .executeTakeFirst();
     if (cleared.numDeletedRows > 0n) return { rounds: round, last };
+    // Marked again meanwhile: what came before this round started is evaluated, so the period has
+    // been dirty since then.
+    await db
+      .updateTable('rule_dirty_periods')
+      .set({ marked_at: m.started_at })
+      .where('period', '=', period)
+      .execute();
   }
   return { rounds: MAX_ROUNDS, last };
 }
@@ -74,7 +83,9 @@ export const MAX_RULES_STALENESS_SECONDS = 60;
 /**
  * While events are still pending or streams still await allocation, the findings of a period
  * would change again in a moment: evaluating now only costs CPU that processing needs. Wait
- * (the mark stays), unless the mark is older than MAX_RULES_STALENESS_SECONDS.
+ * (the mark stays), unless the period has been dirty for MAX_RULES_STALENESS_SECONDS (marked_at
+ * is when it became dirty, or when the evaluation that saw it last started). Under a steady
+ * stream of data a period is so evaluated about once per bound, not round after round.
  */
 async function shouldWait(db: Db, period: string): Promise<boolean> {
   const r = await sql<{ wait: boolean }>`

@@ -63,4 +63,42 @@ describe('rules.evaluate postponed while processing is busy', () => {
         .execute(),
     ).toHaveLength(1);
   });
+
+  it('a job of an older generation leaves at once: the newest job of the period does the work', async () => {
+    await ctx.rt.db.deleteFrom('rule_dirty_periods').execute();
+    // Processing is busy (as in the test above: a stream waits for allocation).
+    await ctx.rt.db
+      .insertInto('stream_dirty')
+      .values({
+        party_key: '91440703MA4UJ2KX0L',
+        material: 'CU',
+        dirty_from: new Date('2026-09-01T00:00:00Z'),
+      })
+      .execute();
+    const [first] = await markPeriodsDirty(ctx.rt.db, ['2026-09']);
+    const [second] = await markPeriodsDirty(ctx.rt.db, ['2026-09']);
+    expect(second!.generation).toBe(first!.generation + 1n);
+    const processor = createRulesProcessor({
+      db: ctx.rt.db,
+      keyring: ctx.rt.keyring,
+      queues: ctx.rt.queues,
+      log: ctx.rt.log,
+    });
+    const job = (generation: bigint) =>
+      ({ name: 'rules.evaluate', data: { period: '2026-09', generation: generation.toString() } }) as Job;
+    expect(await processor(job(first!.generation))).toEqual({
+      rounds: 0,
+      postponed: false,
+      skipped: 'superseded',
+    });
+    // The newest job goes on (and, processing being busy, postpones).
+    expect(await processor(job(second!.generation))).toEqual({ rounds: 0, postponed: true });
+    // Once the period is clean, a late job has nothing to do.
+    await ctx.rt.db.deleteFrom('rule_dirty_periods').execute();
+    expect(await processor(job(second!.generation))).toEqual({
+      rounds: 0,
+      postponed: false,
+      skipped: 'clean',
+    });
+  });
 });
