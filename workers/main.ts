@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/database';
-import { autovacuumEnabled } from '../src/db/maintenance';
+import { autovacuumEnabled, startStatisticsRefresher } from '../src/db/maintenance';
 import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
@@ -96,10 +96,12 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     minAgeSeconds: config.sweepMinAgeSeconds,
   });
   const reportSweeper = startReportSweeper(deps);
+  const statistics = startStatisticsRefresher(deps.db, log);
   return {
     workers,
     close: async () => {
       await sweeper.stop();
+      await statistics.stop();
       await reportSweeper.stop();
       // Waits for active jobs to finish: a SIGTERM never cuts a job in half.
       await Promise.all(workers.map((w) => w.close()));

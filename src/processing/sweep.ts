@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
-import { refreshStaleStatistics } from '../db/maintenance';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
@@ -50,8 +49,6 @@ export async function sweepOnce(
       deps.log.info({ streams: streams.length }, 'sweep handed dirty streams to the queue');
     }
     await deps.queues.ensureSchedulers();
-    const analyzed = await refreshStaleStatistics(trx);
-    if (analyzed.length > 0) deps.log.debug({ tables: analyzed }, 'refreshed planner statistics');
     const periods = await findStaleDirtyPeriods(trx, minAgeSeconds);
     if (periods.length > 0) await deps.queues.enqueueRules(periods, { resend: true });
     return { events: stale.length, streams: streams.length, periods: periods.length };
