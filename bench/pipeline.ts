@@ -24,8 +24,10 @@
  *    the first send to the last answer) is reported next to the processing lag =
  *    processed_at − received_at of those events (inbound_events);
  * 4. peak RSS (VmHWM) of each worker and of the API.
- * Pass "no-rules": `--no-rules-mode queue` (default) runs bench/worker.ts, which closes the rules
- * queue's consumers; `settings` runs `serve worker` with every rule_settings row disabled
+ * Pass "no-rules": `--no-rules-mode queue` (default) runs `serve worker` with
+ * WORKER_QUEUES=events,streams,reports (no consumer of the rules queue: evaluations are queued but
+ * never run), as a deployment that runs the rules on workers of their own would; `settings` runs
+ * `serve worker` with every rule_settings row disabled
  * (the engine then still loads each period's facts, it only skips the rules).
  */
 import { sql } from 'kysely';
@@ -245,15 +247,12 @@ async function runPass(pass: 'rules' | 'no-rules', events: readonly SimEvent[]) 
   }
 
   // 2. Workers drain the backlog.
-  const useWrapper = !withRules && f['no-rules-mode'] === 'queue';
+  // Without rules, `queue` mode: the workers consume every queue but the rules' (WORKER_QUEUES).
   const workers: Child[] = [];
-  const workerEnv: Record<string, string> = useWrapper ? { BENCH_SKIP_RULES: '1' } : {};
+  const workerEnv: Record<string, string> =
+    !withRules && f['no-rules-mode'] === 'queue' ? { WORKER_QUEUES: 'events,streams,reports' } : {};
   const started = await Promise.all(
-    Array.from({ length: workerCount }, (_, i) =>
-      useWrapper
-        ? startWorker(e, `worker-${i + 1}`, workerEnv, 'bench/worker.ts', [])
-        : startWorker(e, `worker-${i + 1}`, workerEnv),
-    ),
+    Array.from({ length: workerCount }, (_, i) => startWorker(e, `worker-${i + 1}`, workerEnv)),
   );
   workers.push(...started);
   children.push(...started);

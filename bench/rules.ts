@@ -6,8 +6,8 @@
  *   npx tsx bench/rules.ts --database postgres://…/retrace_bench_…   (reuse a --keep database)
  *
  * Preparation (skipped with --database): the simulator's data set (seed 1) is pushed as signed
- * NDJSON batches to `serve api`, and two worker processes (bench/worker.ts, rules queue closed)
- * normalise, reconcile and allocate it. Then, in this process:
+ * NDJSON batches to `serve api`, and two worker processes (WORKER_QUEUES=events,streams,reports:
+ * no rules queue) normalise, reconcile and allocate it. Then, in this process:
  * 1. replay: evaluatePeriod for every month that has trades, in order (as `rules replay` does),
  *    first on an empty findings table (every finding new), then again (nothing changes);
  * 2. where the time goes: loadPeriodFacts and each rule's evaluate, timed apart per period.
@@ -73,7 +73,7 @@ async function prepare(e: BenchEnv): Promise<Record<string, unknown>> {
   }
   const ingestS = (performance.now() - t0) / 1000;
   const workers = await Promise.all(
-    [1, 2].map((i) => startWorker(e, `worker-${i}`, { BENCH_SKIP_RULES: '1' }, 'bench/worker.ts', [])),
+    [1, 2].map((i) => startWorker(e, `worker-${i}`, { WORKER_QUEUES: 'events,streams,reports' })),
   );
   children.push(...workers);
   const d0 = performance.now();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUEUE_BASES, type QueueBase } from './queue/jobs';
 
 /**
  * Configuration comes from the environment only (a `.env` file is loaded by the CLI entry point
@@ -46,6 +47,15 @@ const envSchema = z.object({
   SWEEP_INTERVAL_SECONDS: intFromEnv(1, 3600, 15),
   SWEEP_MIN_AGE_SECONDS: intFromEnv(1, 86400, 30),
   PG_POOL_SIZE: intFromEnv(1, 200, 10),
+  WORKER_QUEUES: z
+    .string()
+    .default(QUEUE_BASES.join(','))
+    .transform((v) => v.split(',').map((q) => q.trim()))
+    .refine(
+      (list) => list.length > 0 && list.every((q) => (QUEUE_BASES as readonly string[]).includes(q)),
+      `must be a comma-separated list of ${QUEUE_BASES.join(', ')}`,
+    )
+    .transform((list) => QUEUE_BASES.filter((q) => list.includes(q))),
 });
 
 /**
@@ -79,6 +89,8 @@ export interface Config {
   sweepIntervalSeconds: number;
   sweepMinAgeSeconds: number;
   pgPoolSize: number;
+  /** The queues a `serve worker` process consumes (WORKER_QUEUES; default all). */
+  workerQueues: QueueBase[];
 }
 
 export class ConfigError extends Error {
@@ -122,5 +134,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     sweepMinAgeSeconds: e.SWEEP_MIN_AGE_SECONDS,
     pgPoolSize: e.PG_POOL_SIZE,
+    workerQueues: e.WORKER_QUEUES,
   };
 }

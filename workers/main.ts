@@ -27,6 +27,7 @@ export interface WorkerDeps {
     | 'sweepIntervalSeconds'
     | 'sweepMinAgeSeconds'
     | 'dataDir'
+    | 'workerQueues'
   >;
   db: Db;
   keyring: Keyring;
@@ -40,7 +41,7 @@ export interface RunningWorkers {
   close: () => Promise<void>;
 }
 
-/** Starts a consumer on every partition of every queue, and the sweep. */
+/** Starts a consumer on every partition of each queue of WORKER_QUEUES, and the sweeps. */
 export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const { config, log, metrics } = deps;
   const connection = createRedis(config.redisUrl, 'worker');
@@ -57,7 +58,8 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     rules: createRulesProcessor({ db: deps.db, keyring: deps.keyring, queues: deps.queues, log }),
     reports: createReportsProcessor({ db: deps.db, queues: deps.queues, dataDir: config.dataDir, log }),
   };
-  const workers = QUEUE_BASES.flatMap((base) =>
+  // WORKER_QUEUES: a process may consume only some queues (say, reconciliation apart from rules).
+  const workers = config.workerQueues.flatMap((base) =>
     Array.from({ length: config.queuePartitions }, (_, p) => startWorker(base, p)),
   );
   function startWorker(base: (typeof QUEUE_BASES)[number], p: number): Worker {
@@ -149,9 +151,9 @@ export function partitionConcurrency(
 
 /** Connections a worker process needs: one per concurrent job, plus the sweeps'. */
 export function workerPoolSize(
-  config: Pick<Config, 'workerConcurrency' | 'queuePartitions' | 'pgPoolSize'>,
+  config: Pick<Config, 'workerConcurrency' | 'queuePartitions' | 'pgPoolSize' | 'workerQueues'>,
 ): number {
-  const jobs = QUEUE_BASES.reduce(
+  const jobs = config.workerQueues.reduce(
     (n, base) => n + partitionConcurrency(base, config) * config.queuePartitions,
     0,
   );
@@ -177,7 +179,11 @@ export async function runWorkers(rt: import('../src/runtime').Runtime): Promise<
   // that word finds the process responsive. (A signal before then stops it all the same.)
   await Promise.race([Promise.all(running.workers.map((w) => w.waitUntilReady())), stopped]);
   rt.log.info(
-    { partitions: rt.config.queuePartitions, concurrency: rt.config.workerConcurrency },
+    {
+      queues: rt.config.workerQueues,
+      partitions: rt.config.queuePartitions,
+      concurrency: rt.config.workerConcurrency,
+    },
     'workers started',
   );
   if (!(await autovacuumEnabled(rt.db).catch(() => true))) {

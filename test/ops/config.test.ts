@@ -39,6 +39,21 @@ describe('configuration', () => {
     );
   });
 
+  it('WORKER_QUEUES: all four by default, a subset in the pipeline’s order, anything else one clear line', () => {
+    const base = { DATABASE_URL: 'postgres://u@h/db', REDIS_URL: 'redis://h:6379', NODE_ENV: 'development' };
+    expect(loadConfig(base).workerQueues).toEqual(['events', 'streams', 'rules', 'reports']);
+    expect(loadConfig({ ...base, WORKER_QUEUES: 'rules' }).workerQueues).toEqual(['rules']);
+    expect(loadConfig({ ...base, WORKER_QUEUES: 'streams, events,streams' }).workerQueues).toEqual([
+      'events',
+      'streams',
+    ]);
+    for (const bad of ['', 'events,alerts', 'EVENTS', ',']) {
+      expect(() => loadConfig({ ...base, WORKER_QUEUES: bad }), bad).toThrow(
+        /WORKER_QUEUES must be a comma-separated list of events, streams, rules, reports/,
+      );
+    }
+  });
+
   it('the CLI exits 1 with one clear line per problem', async () => {
     const err = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], {
       cwd: root,
