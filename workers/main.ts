@@ -7,7 +7,7 @@ import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
 import type { ProcessingContext } from '../src/processing/context';
 import { startSweeper } from '../src/processing/sweep';
-import { MAX_EVENTS_PER_JOB, QUEUE_BASES, queueName } from '../src/queue/jobs';
+import { MAX_EVENTS_PER_JOB, type QueueBase, queueName } from '../src/queue/jobs';
 import type { EventQueues } from '../src/queue/producer';
 import { createRedis } from '../src/queue/redis';
 import { sweepReports } from '../src/reports/schedule';
@@ -62,7 +62,7 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const workers = config.workerQueues.flatMap((base) =>
     Array.from({ length: config.queuePartitions }, (_, p) => startWorker(base, p)),
   );
-  function startWorker(base: (typeof QUEUE_BASES)[number], p: number): Worker {
+  function startWorker(base: QueueBase, p: number): Worker {
     const processor = processors[base];
     const name = queueName(base, p);
     const worker = new Worker(
@@ -142,7 +142,7 @@ function startReportSweeper(deps: WorkerDeps, intervalMs = 60_000): { stop: () =
  * are heavy and few (rendering a report is CPU work for a second or two): one per partition.
  */
 export function partitionConcurrency(
-  base: (typeof QUEUE_BASES)[number],
+  base: QueueBase,
   config: Pick<Config, 'workerConcurrency' | 'queuePartitions'>,
 ): number {
   if (base === 'reports' || base === 'rules') return 1;
