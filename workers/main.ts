@@ -5,6 +5,7 @@ import { autovacuumEnabled, startStatisticsRefresher } from '../src/db/maintenan
 import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
+import { startPeriodic } from '../src/ops/periodic';
 import type { ProcessingContext } from '../src/processing/context';
 import { startSweeper } from '../src/processing/sweep';
 import { MAX_EVENTS_PER_JOB, type QueueBase, queueName } from '../src/queue/jobs';
@@ -118,22 +119,12 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
  * so several worker processes may run it at once.
  */
 function startReportSweeper(deps: WorkerDeps, intervalMs = 60_000): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepReports({ db: deps.db, queues: deps.queues, log: deps.log })
-      .catch((err) => deps.log.warn({ err: (err as Error).message }, 'report sweep failed; will retry'))
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(
+    'report sweep',
+    () => sweepReports({ db: deps.db, queues: deps.queues, log: deps.log }),
+    intervalMs,
+    deps.log,
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Logger } from '../log';
+import { startPeriodic } from '../ops/periodic';
 import type { Db } from './database';
 
 /** Tables whose statistics the hot queries' plans depend on. */
@@ -55,7 +56,6 @@ export function startStatisticsRefresher(
   log: Logger,
   intervalMs = 2_000,
 ): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
   const round = () =>
     db.connection().execute(async (conn) => {
       const got = await sql<{
@@ -69,21 +69,7 @@ export function startStatisticsRefresher(
         await sql`SELECT pg_advisory_unlock(${STATISTICS_LOCK})`.execute(conn);
       }
     });
-  const timer = setInterval(() => {
-    if (running) return;
-    running = round()
-      .catch((err) => log.warn({ err: (err as Error).message }, 'statistics refresh failed; will retry'))
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic('statistics refresh', round, intervalMs, log);
 }
 
 /**

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
+import { startPeriodic } from '../ops/periodic';
 import type { EventQueues } from '../queue/producer';
 import { findStaleDirtyPeriods } from '../repositories/anomalies.repository';
 import { findStalePending } from '../repositories/events.repository';
@@ -59,20 +60,10 @@ export function startSweeper(
   deps: { db: Db; queues: EventQueues; metrics: Metrics; log: Logger },
   opts: { intervalSeconds: number; minAgeSeconds: number },
 ): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepOnce(deps, opts.minAgeSeconds)
-      .catch((err) => deps.log.warn({ err: (err as Error).message }, 'sweep failed; will retry'))
-      .finally(() => {
-        running = null;
-      });
-  }, opts.intervalSeconds * 1000);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(
+    'sweep',
+    () => sweepOnce(deps, opts.minAgeSeconds),
+    opts.intervalSeconds * 1000,
+    deps.log,
+  );
 }

@@ -5,14 +5,18 @@ import type { App } from '../../app';
 import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { Coalescer } from '../../coalesce';
 import { ProblemError } from '../../problems';
-import { isPartyKey, notFoundError, partyRefSchema, type QueryRouteDeps, readErrors } from '../query-wire';
+import {
+  isPartyKey,
+  kgString,
+  moneyString,
+  notFoundError,
+  partyRefSchema,
+  type QueryRouteDeps,
+  readErrors,
+} from '../query-wire';
 import { partyKeyPathParam } from './getParty';
 import { type SheetPartyRow, sheetParty } from './sheet-party';
 
-const money = (description: string, example = '0.00') =>
-  z.string().openapi({ description: `${description} — CNY, decimal string`, example });
-const kg = (description: string, example = '0.000') =>
-  z.string().openapi({ description: `${description} — kg, decimal string`, example });
 const ratio = (description: string) =>
   z
     .string()
@@ -24,8 +28,8 @@ const ratio = (description: string) =>
 
 const amountQty = (what: string) =>
   z.object({
-    amount: money(`Σ line amounts (tax inclusive) of ${what}`),
-    quantity_kg: kg(`Σ line quantities of ${what}`),
+    amount: moneyString(`Σ line amounts (tax inclusive) of ${what}`),
+    quantity_kg: kgString(`Σ line quantities of ${what}`),
   });
 
 const purchaseFields = {
@@ -33,10 +37,10 @@ const purchaseFields = {
     .number()
     .int()
     .openapi({ description: 'Number of purchases (a trade counts once per material it has)' }),
-  amount: money(
+  amount: moneyString(
     'Σ line amounts (tax inclusive) of the month’s active purchases, trades where the party is the buyer',
   ),
-  quantity_kg: kg('Σ line quantities of those purchases'),
+  quantity_kg: kgString('Σ line quantities of those purchases'),
   from_natural_persons: amountQty('the purchases whose seller is a natural person'),
   reverse_invoiced: amountQty('the purchases declared under the `reverse_invoice` treatment'),
 };
@@ -45,10 +49,10 @@ const saleFields = {
     .number()
     .int()
     .openapi({ description: 'Number of sales (a trade counts once per material it has)' }),
-  amount: money(
+  amount: moneyString(
     'Σ line amounts (tax inclusive) of the month’s active sales, trades where the party is the seller',
   ),
-  quantity_kg: kg('Σ line quantities of those sales'),
+  quantity_kg: kgString('Σ line quantities of those sales'),
   reverse_invoiced: amountQty('the sales declared under the `reverse_invoice` treatment'),
 };
 
@@ -68,9 +72,9 @@ const invoiceTotals = (what: string) =>
       .number()
       .int()
       .openapi({ description: `Number of ${what}` }),
-    amount_ex_tax: money(`Σ total_ex_tax of ${what}`),
-    tax: money(`Σ total_tax of ${what}`),
-    amount: money(`Σ total of ${what}`),
+    amount_ex_tax: moneyString(`Σ total_ex_tax of ${what}`),
+    tax: moneyString(`Σ total_tax of ${what}`),
+    amount: moneyString(`Σ total of ${what}`),
   });
 
 export const referenceSheetSchema = z
@@ -96,15 +100,15 @@ export const referenceSheetSchema = z
       .array(
         z.object({
           material: z.string(),
-          opening_kg: kg(
+          opening_kg: kgString(
             'Closing stock of the previous month: Σ purchases − Σ (sales − their unsourced part) before the period',
           ),
-          in_kg: kg('Σ purchases of the month'),
-          out_kg: kg('Σ sales of the month, their unsourced part included'),
-          unsourced_out_kg: kg(
+          in_kg: kgString('Σ purchases of the month'),
+          out_kg: kgString('Σ sales of the month, their unsourced part included'),
+          unsourced_out_kg: kgString(
             'The part of the month’s sales that no earlier purchase covered (it did not come from stock)',
           ),
-          closing_kg: kg('opening_kg + in_kg − (out_kg − unsourced_out_kg); never negative'),
+          closing_kg: kgString('opening_kg + in_kg − (out_kg − unsourced_out_kg); never negative'),
           allocation_pending: z.boolean().openapi({
             description:
               'The stream waits for re-allocation after a late or amended record: the unsourced part was computed from ' +
@@ -121,7 +125,7 @@ export const referenceSheetSchema = z
           .number()
           .int()
           .openapi({ description: 'The party’s active trades of the month (as seller or buyer)' }),
-        amount: money('Σ total of those trades'),
+        amount: moneyString('Σ total of those trades'),
         payment: coverageFlow('funds'),
         weighing: coverageFlow('goods'),
         invoice: coverageFlow('invoice').extend({
@@ -133,7 +137,7 @@ export const referenceSheetSchema = z
                 'Trades that expect an invoice (enterprise seller, or a reverse-invoiced sale by a natural person): the ' +
                 'denominator of the invoice ratios',
             }),
-          expected_amount: money('Σ total of the trades that expect an invoice'),
+          expected_amount: moneyString('Σ total of the trades that expect an invoice'),
         }),
       })
       .openapi({
@@ -149,11 +153,11 @@ export const referenceSheetSchema = z
               example: '0.03',
             }),
             trades: z.number().int(),
-            amount: money('Σ total (tax inclusive) of the sales under this treatment and rate'),
-            amount_ex_tax: money(
+            amount: moneyString('Σ total (tax inclusive) of the sales under this treatment and rate'),
+            amount_ex_tax: moneyString(
               'Σ per sale of total ÷ (1 + levy_rate), rounded half-up to the fen',
             ).nullable(),
-            tax: money('Σ per sale of total − its amount excluding VAT').nullable(),
+            tax: moneyString('Σ per sale of total − its amount excluding VAT').nullable(),
           }),
         )
         .openapi({
@@ -162,14 +166,14 @@ export const referenceSheetSchema = z
         }),
       output_total: z.object({
         trades: z.number().int(),
-        amount: money('Σ amount of the rated groups'),
-        amount_ex_tax: money('Σ amount_ex_tax of the rated groups'),
-        tax: money('Σ tax of the rated groups'),
+        amount: moneyString('Σ amount of the rated groups'),
+        amount_ex_tax: moneyString('Σ amount_ex_tax of the rated groups'),
+        tax: moneyString('Σ tax of the rated groups'),
       }),
       output_unrated: z
         .object({
           trades: z.number().int(),
-          amount: money('Σ total of sales with no levy rate valid on their date'),
+          amount: moneyString('Σ total of sales with no levy rate valid on their date'),
         })
         .openapi({ description: 'Sales whose treatment has no rate on their date (left out of the totals)' }),
       input_on_received_invoices: z
@@ -208,14 +212,16 @@ export const referenceSheetSchema = z
           }),
           total: z.object({
             trades: z.number().int(),
-            amount: money('Σ amount of the persons'),
-            amount_ex_tax: money('Σ amount_ex_tax of the persons'),
-            vat: money('Σ vat of the persons'),
-            iit: money('Σ iit of the persons'),
+            amount: moneyString('Σ amount of the persons'),
+            amount_ex_tax: moneyString('Σ amount_ex_tax of the persons'),
+            vat: moneyString('Σ vat of the persons'),
+            iit: moneyString('Σ iit of the persons'),
           }),
           unrated: z.object({
             trades: z.number().int(),
-            amount: money('Reverse-invoiced trades dated before reverse invoicing had a rate (left out)'),
+            amount: moneyString(
+              'Reverse-invoiced trades dated before reverse invoicing had a rate (left out)',
+            ),
           }),
         })
         .openapi({

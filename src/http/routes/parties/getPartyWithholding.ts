@@ -16,13 +16,10 @@ import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '
 import { Coalescer } from '../../coalesce';
 import { ProblemError } from '../../problems';
 import { cursorParam, limitParam, pageLimit } from '../pagination';
-import { isPartyKey, notFoundError, type QueryRouteDeps, readErrors } from '../query-wire';
+import { isPartyKey, moneyString, notFoundError, type QueryRouteDeps, readErrors } from '../query-wire';
 import { partyKeyPathParam } from './getParty';
 import { summaryQuery } from './getPartySummary';
 import { sheetParty } from './sheet-party';
-
-const money = (description: string, example = '0.00') =>
-  z.string().openapi({ description: `${description} — CNY, decimal string`, example });
 
 export const withholdingRowSchema = z
   .object({
@@ -32,12 +29,12 @@ export const withholdingRowSchema = z
     }),
     name: z.string().openapi({ example: '张三' }),
     trades: z.number().int().openapi({ description: 'Rated reverse-invoiced trades of the month' }),
-    amount: money('Σ total (tax inclusive) of the reverse-invoiced trades of the month', '4400.00'),
-    amount_ex_tax: money(
+    amount: moneyString('Σ total (tax inclusive) of the reverse-invoiced trades of the month', '4400.00'),
+    amount_ex_tax: moneyString(
       'Σ per trade of total ÷ (1 + levy rate of reverse_invoice on its date), half-up',
       '4356.44',
     ),
-    monthly_exemption: money(
+    monthly_exemption: moneyString(
       'Monthly exemption of reverse_invoice (excluding VAT) in force on the person’s last trade of the month',
       '100000.00',
     ).nullable(),
@@ -46,8 +43,8 @@ export const withholdingRowSchema = z
       description: 'The levy rate, when all the month’s trades had the same one',
       example: '0.01',
     }),
-    vat: money('0 when exempt, else Σ per rate of amount_ex_tax × rate, rounded half-up to the fen'),
-    iit: money(
+    vat: moneyString('0 when exempt, else Σ per rate of amount_ex_tax × rate, rounded half-up to the fen'),
+    iit: moneyString(
       'Individual income tax prepaid: amount_ex_tax × the prepay rate (0.5%), rounded half-up (whether or not VAT-exempt)',
       '21.78',
     ),
