@@ -430,6 +430,25 @@ const toWithholdingGroup = (row: WithholdingRowDb): WithholdingGroup => ({
 /** The latest occurred_at of a group, in whole epoch milliseconds (what a JS Date holds). */
 const lastAtMs = sql`floor(extract(epoch FROM max(t.occurred_at)) * 1000)::float8`;
 
+/**
+ * The withheld trades grouped by person and the `reverse_invoice` rate of their day (r.bp NULL:
+ * no rate that day). `ratedOnly` leaves the unrated out; `after` keeps persons after that key.
+ */
+const withholdingGroups = (
+  party: SheetParty,
+  bounds: { start: Date; end: Date },
+  rates: readonly DailyRate[],
+  o: { ratedOnly: boolean; after: string | null },
+) => sql`
+  SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
+         ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+  FROM trades t
+  ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
+    ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+  WHERE ${withheldWhere(party, bounds)}
+    ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
+  GROUP BY t.seller_key, r.bp`;
+
 /** The withheld trades by person and the `reverse_invoice` rate of their day. */
 async function withholdingFacts(
   db: Db,
@@ -437,13 +456,10 @@ async function withholdingFacts(
   bounds: { start: Date; end: Date },
   rates: readonly DailyRate[],
 ): Promise<WithholdingGroup[]> {
-  const r = await sql<WithholdingRowDb>`
-    SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
-           ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
-    FROM trades t
-    LEFT JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
-    WHERE ${withheldWhere(party, bounds)}
-    GROUP BY t.seller_key, r.bp`.execute(db);
+  const r = await sql<WithholdingRowDb>`${withholdingGroups(party, bounds, rates, {
+    ratedOnly: false,
+    after: null,
+  })}`.execute(db);
   return r.rows.map(toWithholdingGroup);
 }
 
@@ -467,15 +483,8 @@ export async function loadWithholdingPage(
       const treatments = await loadTreatments(trx);
       const rates = dailyRates(treatments, period);
       const r = await sql<WithholdingRowDb & { name: string | null }>`
-        WITH g AS (
-          SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
-                 ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
-          FROM trades t
-          JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
-          WHERE ${withheldWhere(party, bounds)}
-            ${page.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${page.after}`}
-          GROUP BY t.seller_key, r.bp
-        ), persons AS (
+        WITH g AS (${withholdingGroups(party, bounds, rates, { ratedOnly: true, after: page.after })}),
+        persons AS (
           SELECT person FROM g GROUP BY person ORDER BY person COLLATE "C" LIMIT ${page.limit}
         )
         SELECT g.*, p.name
