@@ -30,6 +30,7 @@
  * `serve worker` with every rule_settings row disabled
  * (the engine then still loads each period's facts, it only skips the rules).
  */
+import { cpus } from 'node:os';
 import { sql } from 'kysely';
 import type { SimEvent } from '../src/simulate/generator';
 import {
@@ -44,9 +45,11 @@ import { runLoad } from './load';
 import {
   type BenchEnv,
   type Child,
+  cpuSeconds,
   flags,
   freePort,
   intFlag,
+  machineCpu,
   machineInfo,
   openBenchEnv,
   progress,
@@ -257,13 +260,25 @@ async function runPass(pass: 'rules' | 'no-rules', events: readonly SimEvent[]) 
   workers.push(...started);
   children.push(...started);
   const d0 = performance.now();
+  // CPU time per event, to allocated: steadier than wall time on a shared machine (whole machine:
+  // workers, PostgreSQL, Redis and this process's polling; and the workers alone).
+  const cpu0 = { machine: machineCpu(), workers: workers.map((w) => cpuSeconds(w.pid) ?? 0) };
+  let cpuAtAllocated: { machineCoreS: number; workersS: number } | null = null;
   const at: { normalised?: number; allocated?: number; evaluated?: number } = {};
   let lastLog = 0;
   while ((performance.now() - d0) / 1000 < drainTimeout) {
     const left = await remaining(e);
     const s = (performance.now() - d0) / 1000;
     if (at.normalised === undefined && !left.pending) at.normalised = s;
-    if (at.allocated === undefined && !left.pending && !left.streams) at.allocated = s;
+    if (at.allocated === undefined && !left.pending && !left.streams) {
+      at.allocated = s;
+      const m = machineCpu();
+      cpuAtAllocated = {
+        machineCoreS:
+          ((m.busy - cpu0.machine.busy) / (m.total - cpu0.machine.total || 1)) * cpus().length * s,
+        workersS: workers.reduce((n, w, i) => n + ((cpuSeconds(w.pid) ?? 0) - cpu0.workers[i]!), 0),
+      };
+    }
     if (at.allocated !== undefined && (!withRules || !left.periods)) {
       if (withRules) at.evaluated = s;
       break;
@@ -349,6 +364,12 @@ async function runPass(pass: 'rules' | 'no-rules', events: readonly SimEvent[]) 
       to_allocated: at.allocated ? round(count / at.allocated, 0) : null,
       to_evaluated: at.evaluated ? round(count / at.evaluated, 0) : null,
     },
+    cpu_ms_per_event_to_allocated: cpuAtAllocated
+      ? {
+          machine: round((cpuAtAllocated.machineCoreS * 1000) / count, 3),
+          workers: round((cpuAtAllocated.workersS * 1000) / count, 3),
+        }
+      : null,
     steady,
     worker_peak_rss_mib: rss,
     api_peak_rss_mib: apiRss,
@@ -411,6 +432,7 @@ async function main(): Promise<void> {
         'ingest rec/s',
         'drain→allocated s',
         'ev/s allocated',
+        'CPU ms/ev (machine / workers)',
         'drain→evaluated s',
         'ev/s evaluated',
         'steady sent/s',
@@ -423,6 +445,9 @@ async function main(): Promise<void> {
         r.ingest.records_per_s,
         r.drain_s.allocated,
         r.events_per_s.to_allocated,
+        r.cpu_ms_per_event_to_allocated
+          ? `${r.cpu_ms_per_event_to_allocated.machine} / ${r.cpu_ms_per_event_to_allocated.workers}`
+          : null,
         r.drain_s.evaluated,
         r.events_per_s.to_evaluated,
         (r.steady as { sent_per_s?: number } | null)?.sent_per_s ?? null,

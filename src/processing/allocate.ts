@@ -38,46 +38,60 @@ interface Mark extends StreamKey {
 }
 
 /**
- * Re-allocates one (party, material) stream from its dirty point in time onward (DOMAIN.md
- * section 6): sales before that point keep their stored allocations; sales from it on are
- * allocated again, starting from the purchases' remainders at that point. The stream is locked,
- * so several workers never allocate it at once; the dirty mark is cleared only if no newer change
- * arrived meanwhile (its generation is unchanged), otherwise another round runs.
- *
- * A transaction costs about the same for one stream as for many (a few statements over all of
- * them), so it also takes along up to `streamsPerTransaction − 1` other dirty streams whose lock
- * is free (a try-lock never waits, so the lock order cannot deadlock). Their own jobs then find
- * them clean and return at once; if a newer change arrived meanwhile, their mark stays and their
- * job allocates them again.
+ * Re-allocates one (party, material) stream from its dirty point in time onward: see
+ * `allocateDirtyStreams`, of which this is the one-stream case.
  */
-export async function allocateDirtyStream(
+export function allocateDirtyStream(
   db: Db,
   stream: StreamKey,
   log?: Logger,
   opts: { streamsPerTransaction?: number } = {},
 ): Promise<AllocateResult> {
-  const takeAlong = Math.max(0, (opts.streamsPerTransaction ?? 1) - 1);
+  return allocateDirtyStreams(db, [stream], log, opts);
+}
+
+/**
+ * Re-allocates (party, material) streams from their dirty points in time onward (DOMAIN.md
+ * section 6): sales before that point keep their stored allocations; sales from it on are
+ * allocated again, starting from the purchases' remainders at that point. The streams are locked,
+ * so several workers never allocate one at once; a dirty mark is cleared only if no newer change
+ * arrived meanwhile (its generation is unchanged), otherwise another round runs, until every
+ * stream given is clean (or MAX_ROUNDS).
+ *
+ * A transaction costs about the same for one stream as for many (a few statements over all of
+ * them), so it also takes along other dirty streams whose lock is free, up to
+ * `streamsPerTransaction` streams in all (a try-lock never waits, so the lock order cannot
+ * deadlock: the given streams' locks are taken first, in one sorted pass). Their own jobs then
+ * find them clean and return at once; if a newer change arrived meanwhile, their mark stays and
+ * their job allocates them again.
+ */
+export async function allocateDirtyStreams(
+  db: Db,
+  given: readonly StreamKey[],
+  log?: Logger,
+  opts: { streamsPerTransaction?: number } = {},
+): Promise<AllocateResult> {
   let sales = 0;
   let streams = 0;
   const periods: { period: string; generation: bigint }[] = [];
-  // Most jobs of a busy stream find it already done (by an earlier job or taken along): one
+  // Most jobs of busy streams find them already done (by an earlier job or taken along): one
   // cheap look, without a transaction or a lock.
-  const marked = await db
-    .selectFrom('stream_dirty')
-    .select('generation')
-    .where('party_key', '=', stream.partyKey)
-    .where('material', '=', stream.material)
-    .executeTakeFirst();
-  if (!marked) return { rounds: 0, salesAllocated: 0, clean: true, streams: 0, periods };
+  let dirty = await stillDirty(db, given);
   for (let round = 1; round <= MAX_ROUNDS; round++) {
+    if (dirty.length === 0)
+      return { rounds: round - 1, salesAllocated: sales, clean: true, streams, periods };
+    const own = dirty;
+    const takeAlong = Math.max(0, (opts.streamsPerTransaction ?? 1) - own.length);
     const outcome = await db.transaction().execute(async (trx) => {
-      await lockKeys(trx, 'stream', [streamKeyString(stream)]);
-      const others = takeAlong > 0 ? await lockOtherDirtyStreams(trx, stream, takeAlong) : [];
+      await lockKeys(trx, 'stream', own.map(streamKeyString));
+      const others = takeAlong > 0 ? await lockOtherDirtyStreams(trx, own, takeAlong) : [];
       // Marks are read only once their streams are locked: no other worker can then clear them,
       // and event processing only moves them earlier with a new generation.
-      const marks = await readMarks(trx, [stream, ...others]);
-      const own = marks.find((m) => m.partyKey === stream.partyKey && m.material === stream.material);
-      if (!own) return { done: true, sales: 0, streams: 0 };
+      const marks = await readMarks(trx, [...own, ...others]);
+      const ownKeys = new Set(own.map(streamKeyString));
+      // Own streams without a mark were cleaned by another worker since the look.
+      const ownMarked = marks.filter((m) => ownKeys.has(streamKeyString(m)));
+      if (ownMarked.length === 0) return { left: [], sales: 0, streams: 0 };
       const n = await reallocateMarked(trx, marks, log);
       // The streams' marks first, the periods' marks after: event processing takes them in the
       // same order (stream_dirty, then rule_dirty_periods), so the two can never wait on each other.
@@ -96,26 +110,56 @@ export async function allocateDirtyStream(
           ),
         )),
       );
-      return { done: cleared.has(streamKeyString(stream)), sales: n, streams: marks.length };
+      // Own streams whose mark changed meanwhile (a newer generation) need another round.
+      const left = ownMarked
+        .filter((m) => !cleared.has(streamKeyString(m)))
+        .map((m) => ({ partyKey: m.partyKey, material: m.material }));
+      return { left, sales: n, streams: marks.length };
     });
     sales += outcome.sales;
     streams += outcome.streams;
-    if (outcome.done) return { rounds: round, salesAllocated: sales, clean: true, streams, periods };
+    dirty = outcome.left;
   }
-  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: false, streams, periods };
+  return { rounds: MAX_ROUNDS, salesAllocated: sales, clean: dirty.length === 0, streams, periods };
+}
+
+/** The given streams that have a dirty mark, in the order given (duplicates dropped). */
+async function stillDirty(db: Db, streams: readonly StreamKey[]): Promise<StreamKey[]> {
+  const unique = [...new Map(streams.map((s) => [streamKeyString(s), s])).values()];
+  if (unique.length === 0) return [];
+  if (unique.length === 1) {
+    const s = unique[0]!;
+    const marked = await db
+      .selectFrom('stream_dirty')
+      .select('generation')
+      .where('party_key', '=', s.partyKey)
+      .where('material', '=', s.material)
+      .executeTakeFirst();
+    return marked ? [s] : [];
+  }
+  const r = await sql<{ party_key: string; material: string }>`
+    SELECT d.party_key, d.material
+    FROM stream_dirty d JOIN unnest(${unique.map((s) => s.partyKey)}::text[], ${unique.map((s) => s.material)}::text[])
+      AS k(party_key, material) ON d.party_key = k.party_key AND d.material = k.material`.execute(db);
+  const found = new Set(r.rows.map((x) => streamKeyString({ partyKey: x.party_key, material: x.material })));
+  return unique.filter((s) => found.has(streamKeyString(s)));
 }
 
 /**
- * Try-locks up to `limit` other dirty streams, oldest marks first, and returns those it got. The
- * lock key is the one lockKeys derives ('stream:' + streamKeyString). The outer LIMIT stops the
- * try-locks once enough are held (raw SQL: the builder cannot say a locking function in a filter).
+ * Try-locks up to `limit` other dirty streams (not among `own`), oldest marks first, and returns
+ * those it got. The lock key is the one lockKeys derives ('stream:' + streamKeyString). The outer
+ * LIMIT stops the try-locks once enough are held (raw SQL: the builder cannot say a locking
+ * function in a filter).
  */
-async function lockOtherDirtyStreams(db: Db, own: StreamKey, limit: number): Promise<StreamKey[]> {
+async function lockOtherDirtyStreams(db: Db, own: readonly StreamKey[], limit: number): Promise<StreamKey[]> {
   const r = await sql<{ party_key: string; material: string }>`
     SELECT party_key, material FROM (
-      SELECT party_key, material FROM stream_dirty
-      WHERE NOT (party_key = ${own.partyKey} AND material = ${own.material})
-      ORDER BY marked_at LIMIT ${limit * 2}) AS c
+      SELECT d.party_key, d.material FROM stream_dirty d
+      WHERE NOT EXISTS (
+        SELECT 1 FROM unnest(${own.map((s) => s.partyKey)}::text[], ${own.map((s) => s.material)}::text[])
+          AS o(party_key, material)
+        WHERE o.party_key = d.party_key AND o.material = d.material)
+      ORDER BY d.marked_at LIMIT ${limit * 2}) AS c
     WHERE pg_try_advisory_xact_lock(hashtextextended('stream:' || party_key || chr(31) || material, 0))
     LIMIT ${limit}`.execute(db);
   return r.rows.map((x) => ({ partyKey: x.party_key, material: x.material }));

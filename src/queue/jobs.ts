@@ -7,6 +7,11 @@ import { z } from 'zod';
  * data itself: the rows are the truth, a job is only a reminder that they need work, and a sweep
  * re-creates any reminder Redis loses.
  */
+/** Streams one allocation job carries at most (they share a queue partition). */
+export const STREAMS_PER_JOB = 16;
+
+const streamSchema = z.object({ party_key: z.string().min(1), material: z.string().min(1) });
+
 export const JOBS = {
   /** Apply stored events (state 'pending') to the normalised records. */
   'events.process': {
@@ -16,10 +21,18 @@ export const JOBS = {
       event_ids: z.array(z.string().min(1)).min(1).max(1000),
     }),
   },
-  /** Re-allocate one (party, material) stream marked dirty in `stream_dirty`. */
+  /**
+   * Re-allocate (party, material) streams marked dirty in `stream_dirty`: up to
+   * STREAMS_PER_JOB streams of one partition (a job costs the queue about as much as the
+   * allocation of a stream, and most streams are allocated together anyway). A job of the
+   * earlier form, one stream, is still read (jobs queued before an upgrade).
+   */
   'streams.allocate': {
     queue: 'streams',
-    schema: z.object({ party_key: z.string().min(1), material: z.string().min(1) }),
+    schema: z.union([
+      z.object({ streams: z.array(streamSchema).min(1).max(STREAMS_PER_JOB) }),
+      streamSchema.transform((s) => ({ streams: [s] })),
+    ]),
   },
   /**
    * Evaluate the anomaly rules for one period marked in `rule_dirty_periods`. `generation`: the
@@ -82,8 +95,12 @@ export function eventsJobId(platform: string, eventIds: readonly string[]): stri
  * One job per (stream, generation): a newer mark always gets its own job, even while an older
  * job for the stream is running (which would make Redis ignore a re-add of the same id).
  */
-export function streamJobId(partyKey: string, material: string, generation: bigint): string {
-  return `al.${digest(`${partyKey}\n${material}`)}.${generation}`;
+/** The same streams at the same generations give the same id, in any order. */
+export function streamsJobId(
+  marks: readonly { partyKey: string; material: string; generation: bigint }[],
+): string {
+  const lines = marks.map((m) => `${m.partyKey}\u001f${m.material}\u001f${m.generation}`).sort();
+  return `al.${marks.length}.${digest(lines.join('\n'))}`;
 }
 
 export function rulesJobId(period: string, generation: bigint): string {

@@ -10,7 +10,8 @@ import {
   queueName,
   reportJobId,
   rulesJobId,
-  streamJobId,
+  STREAMS_PER_JOB,
+  streamsJobId,
 } from './jobs';
 
 export interface EventKey {
@@ -132,19 +133,33 @@ export class EventQueues {
     await this.addAll('events', jobs);
   }
 
-  /** Enqueues allocation of dirty streams (partitioned by party, so one party's streams share a partition). */
+  /**
+   * Enqueues allocation of dirty streams: partitioned by party (so one party's streams share a
+   * partition), up to STREAMS_PER_JOB streams a job.
+   */
   async enqueueStreams(marks: readonly StreamMark[], o?: EnqueueOptions): Promise<void> {
-    const jobs = marks.map((m) => {
-      const data = JOBS['streams.allocate'].schema.parse({ party_key: m.partyKey, material: m.material });
-      return {
-        key: m.partyKey,
-        job: {
-          name: 'streams.allocate',
-          data,
-          opts: { jobId: streamJobId(m.partyKey, m.material, m.generation) + suffix(o) },
-        },
-      };
-    });
+    const byPartition = new Map<number, StreamMark[]>();
+    for (const m of marks) {
+      const p = partitionOf(m.partyKey, this.partitions);
+      const list = byPartition.get(p) ?? [];
+      if (list.length === 0) byPartition.set(p, list);
+      list.push(m);
+    }
+    const jobs: { key: string; job: BulkJob }[] = [];
+    for (const list of byPartition.values()) {
+      // In key order: the same marks, in whatever order they come, make the same jobs (ids).
+      list.sort((a, b) => compareText(a.partyKey, b.partyKey) || compareText(a.material, b.material));
+      for (let i = 0; i < list.length; i += STREAMS_PER_JOB) {
+        const chunk = list.slice(i, i + STREAMS_PER_JOB);
+        const data = JOBS['streams.allocate'].schema.parse({
+          streams: chunk.map((m) => ({ party_key: m.partyKey, material: m.material })),
+        });
+        jobs.push({
+          key: chunk[0]!.partyKey,
+          job: { name: 'streams.allocate', data, opts: { jobId: streamsJobId(chunk) + suffix(o) } },
+        });
+      }
+    }
     await this.addAll('streams', jobs);
   }
 
@@ -242,3 +257,5 @@ export class EventQueues {
     return this.connection;
   }
 }
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
