@@ -30,8 +30,6 @@ import {
   shanghaiIso,
 } from './monthly-anomalies';
 import { type ReportMeta, renderCsv } from './render-csv';
-import { renderPdf } from './render-pdf';
-import { renderXlsx } from './render-xlsx';
 
 /**
  * Producing a report, in two steps:
@@ -144,6 +142,7 @@ export async function renderFiles(
   content: MonthlyAnomaliesContent,
 ): Promise<(ReportFileMeta & { data: Buffer })[]> {
   const meta = reportMeta(row);
+  const { renderXlsx, renderPdf } = await renderers();
   const data: Record<ReportFormat, Buffer> = {
     csv: renderCsv(content, meta),
     xlsx: await renderXlsx(content, meta),
@@ -282,4 +281,13 @@ export async function produceReportNow(
     if (now.status === 'queued') await renderReport(deps, report.id, { finalAttempt: true });
     else await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * The XLSX and PDF renderers, loaded on the first render: exceljs and pdfkit hold about 38 MB of
+ * a process's memory once loaded, and API processes and most worker processes never render.
+ */
+async function renderers() {
+  const [xlsx, pdf] = await Promise.all([import('./render-xlsx'), import('./render-pdf')]);
+  return { renderXlsx: xlsx.renderXlsx, renderPdf: pdf.renderPdf };
 }
