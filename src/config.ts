@@ -47,6 +47,7 @@ const envSchema = z.object({
   SWEEP_INTERVAL_SECONDS: intFromEnv(1, 3600, 15),
   SWEEP_MIN_AGE_SECONDS: intFromEnv(1, 86400, 30),
   PG_POOL_SIZE: intFromEnv(1, 200, 10),
+  HEAP_GROWING_PERCENT: intFromEnv(0, 400, 50),
   WORKER_QUEUES: z
     .string()
     .default(QUEUE_BASES.join(','))
@@ -91,6 +92,11 @@ export interface Config {
   pgPoolSize: number;
   /** The queues a `serve worker` process consumes (WORKER_QUEUES; default all). */
   workerQueues: QueueBase[];
+  /**
+   * How far V8 lets a server process's heap grow past what the last full collection kept, in
+   * percent (HEAP_GROWING_PERCENT; 0 leaves it to V8). See `src/ops/heap.ts`.
+   */
+  heapGrowingPercent: number;
 }
 
 export class ConfigError extends Error {
@@ -135,5 +141,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepMinAgeSeconds: e.SWEEP_MIN_AGE_SECONDS,
     pgPoolSize: e.PG_POOL_SIZE,
     workerQueues: e.WORKER_QUEUES,
+    heapGrowingPercent: e.HEAP_GROWING_PERCENT,
   };
 }

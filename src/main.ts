@@ -16,6 +16,7 @@ import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrator';
 import { runApiProcesses } from './http/server';
 import { createLogger } from './log';
+import { applyHeapGrowth } from './ops/heap';
 import { createRuntime } from './runtime';
 
 const USAGE = `retrace <command>
@@ -100,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') {
     const [what] = rest;
+    applyHeapGrowth(config.heapGrowingPercent);
     if (what === 'api') {
       const processes = flags.processes === undefined ? 1 : Number(flags.processes);
       if (!Number.isInteger(processes) || processes < 1 || processes > 64)

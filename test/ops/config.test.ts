@@ -54,6 +54,20 @@ describe('configuration', () => {
     }
   });
 
+  it('HEAP_GROWING_PERCENT: 50 by default, 0 (V8 decides) to 400, anything else one clear line', () => {
+    const base = { DATABASE_URL: 'postgres://u@h/db', REDIS_URL: 'redis://h:6379', NODE_ENV: 'development' };
+    expect(loadConfig(base).heapGrowingPercent).toBe(50);
+    expect(loadConfig({ ...base, HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
+    expect(loadConfig({ ...base, HEAP_GROWING_PERCENT: '150' }).heapGrowingPercent).toBe(150);
+    for (const bad of ['-1', '401', '1.5', 'lots']) {
+      expect(() => loadConfig({ ...base, HEAP_GROWING_PERCENT: bad }), bad).toThrow(
+        new RegExp(
+          `HEAP_GROWING_PERCENT must be a whole number from 0 to 400, got "${bad.replace('.', '\\.')}"`,
+        ),
+      );
+    }
+  });
+
   it('the CLI exits 1 with one clear line per problem', async () => {
     const err = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], {
       cwd: root,
