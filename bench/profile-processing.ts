@@ -25,6 +25,7 @@ import { MAX_EVENTS_PER_JOB } from '../src/queue/jobs';
 import { insertPlatform } from '../src/repositories/platforms.repository';
 import { createRuntime } from '../src/runtime';
 import { generateDataset } from '../src/simulate/generator';
+import { deleteRedisPrefix } from './support';
 
 const args = process.argv.slice(2);
 const scale = Number(args[0] && !args[0].startsWith('--') ? args[0] : 1);
@@ -185,6 +186,8 @@ try {
   }
 } finally {
   await rt.close();
+  // The ingest step queued jobs under this run's prefix; nothing consumes them here.
+  await deleteRedisPrefix(`bench-profile-${process.pid}`);
   const admin = new URL(base);
   admin.pathname = '/postgres';
   const c = new pg.Client({ connectionString: admin.toString() });
