@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
  * live reached 160 MB of heap (190 MB committed) between full collections and 330–430 MiB of
  * resident memory while draining 200,000 events. With 50% it collects at about 1.5 times the live
  * data — about four times as many full collections, each over a small live set — and peaked at
- * 225–235 MiB (docs/benchmarks.md).
+ * 223–251 MiB (docs/benchmarks.md).
  *
  * A growth factor, not a ceiling: a job that needs more memory still gets it (a heap limit such as
  * --max-old-space-size would end the process instead). V8 reads the flag each time it sets the

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
+/** Streams one allocation job carries at most (they share a queue partition). */
+export const STREAMS_PER_JOB = 16;
+
+const streamSchema = z.object({ party_key: z.string().min(1), material: z.string().min(1) });
+
 /**
  * The job catalogue: every job name with its queue and payload schema. Payloads are checked
  * with zod when produced and again when consumed. Jobs carry keys of PostgreSQL rows, never the
  * data itself: the rows are the truth, a job is only a reminder that they need work, and a sweep
  * re-creates any reminder Redis loses.
  */
-/** Streams one allocation job carries at most (they share a queue partition). */
-export const STREAMS_PER_JOB = 16;
-
-const streamSchema = z.object({ party_key: z.string().min(1), material: z.string().min(1) });
-
 export const JOBS = {
   /** Apply stored events (state 'pending') to the normalised records. */
   'events.process': {
@@ -92,10 +92,10 @@ export function eventsJobId(platform: string, eventIds: readonly string[]): stri
 }
 
 /**
- * One job per (stream, generation): a newer mark always gets its own job, even while an older
- * job for the stream is running (which would make Redis ignore a re-add of the same id).
+ * The same streams at the same generations give the same id, in any order; a newer mark of a
+ * stream always gets a new job, even while an older job for the stream is running (which would
+ * make Redis ignore a re-add of the same id).
  */
-/** The same streams at the same generations give the same id, in any order. */
 export function streamsJobId(
   marks: readonly { partyKey: string; material: string; generation: bigint }[],
 ): string {
