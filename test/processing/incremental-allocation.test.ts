@@ -263,14 +263,17 @@ it('incremental re-allocation stores what a full re-allocation from scratch give
         await apply(parties[step.party]!, entries[step.party]!, step.ops);
         if (step.allocate) await allocate(step.party);
       }
-      // The end as an allocation job does it: both streams given at once.
-      const last = await allocateDirtyStreams(
-        ctx.rt.db,
-        parties.map((partyKey) => ({ partyKey, material: MATERIAL })),
-        undefined,
-        { streamsPerTransaction: perTransaction },
-      );
-      expect(last.clean).toBe(true);
+      // The end as allocation jobs do it, several at once on their own connections: both
+      // streams in each order (their locks are taken in one sorted pass, so overlapping jobs
+      // cannot deadlock) and one of them alone.
+      const streams = parties.map((partyKey) => ({ partyKey, material: MATERIAL }));
+      const opts = { streamsPerTransaction: perTransaction };
+      const last = await Promise.all([
+        allocateDirtyStreams(ctx.rt.db, streams, undefined, opts),
+        allocateDirtyStreams(ctx.rt.db, [...streams].reverse(), undefined, opts),
+        allocateDirtyStreams(ctx.rt.db, [streams[1]!], undefined, opts),
+      ]);
+      for (const r of last) expect(r.clean).toBe(true);
       const dirty = await ctx.rt.db
         .selectFrom('stream_dirty')
         .select('party_key')
