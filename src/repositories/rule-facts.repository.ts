@@ -65,10 +65,29 @@ function release(rows: unknown[]): void {
   rows.length = 0;
 }
 
+/**
+ * One string instance per distinct value. node-postgres makes a new string for every field of
+ * every row, so a month's facts held the same platform codes, party keys, names, account
+ * digests, materials and trade ids (each trade is named again by its payments' links, its
+ * allocations and its sale results) tens of thousands of times over. The map is dropped with the
+ * load.
+ */
+function interner(): <T extends string | null>(s: T) => T {
+  const seen = new Map<string, string>();
+  return <T extends string | null>(s: T): T => {
+    if (s === null) return s;
+    const known = seen.get(s);
+    if (known !== undefined) return known as T;
+    seen.set(s, s);
+    return s;
+  };
+}
+
 const shanghaiDate = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
 
 export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string): Promise<PeriodFacts> {
   const w = periodWindow(period);
+  const I = interner();
   const from90 = new Date(w.startMs - 90 * DAY_MS);
   const start = new Date(w.startMs);
   const end = new Date(w.endMs);
@@ -314,21 +333,21 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
 
   const num = (v: string | null) => (v === null ? null : Number(v));
   const trades: TradeFact[] = tradeRows.rows.map((t) => ({
-    platform: t.platform,
-    tradeId: t.trade_id,
+    platform: I(t.platform),
+    tradeId: I(t.trade_id),
     occurredMs: t.occurred_at.getTime(),
     seller: party(t.seller_key),
     buyer: party(t.buyer_key),
     totalFen: t.total_fen,
     quantityG: t.quantity_g,
     lines: t.lines.map((l) => ({
-      material: l.material,
+      material: I(l.material),
       quantityG: BigInt(l.quantity_g),
       amountFen: BigInt(l.amount_fen),
     })),
-    taxTreatment: t.tax_treatment,
+    taxTreatment: I(t.tax_treatment),
     levyBp: levy(t.tax_treatment, shanghaiDate(t.occurred_at.getTime())),
-    siteCode: t.site_code,
+    siteCode: I(t.site_code),
     siteLat: num(t.site_lat),
     siteLon: num(t.site_lon),
   }));
@@ -338,11 +357,11 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     flowRows.rows.map((f) => [
       `${f.platform}:${f.trade_id}`,
       {
-        platform: f.platform,
-        tradeId: f.trade_id,
-        paymentStatus: f.payment_status,
-        weighingStatus: f.weighing_status,
-        invoiceStatus: f.invoice_status,
+        platform: I(f.platform),
+        tradeId: I(f.trade_id),
+        paymentStatus: I(f.payment_status),
+        weighingStatus: I(f.weighing_status),
+        invoiceStatus: I(f.invoice_status),
         paidFen: f.paid_fen,
         weighedG: f.weighed_g,
         invoicedFen: f.invoiced_fen,
@@ -363,27 +382,27 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     if (list.length === 0) linksByPayment.set(k, list);
     const s = party(l.seller_key);
     list.push({
-      platform: l.platform,
-      tradeId: l.trade_id,
-      sellerKey: l.seller_key,
+      platform: I(l.platform),
+      tradeId: I(l.trade_id),
+      sellerKey: s.key,
       sellerKind: s.kind,
       sellerName: s.name,
-      buyerKey: l.buyer_key,
+      buyerKey: I(l.buyer_key),
     });
   }
   const payments: PaymentFact[] = paymentRows.rows.map((p) => ({
-    platform: p.platform,
+    platform: I(p.platform),
     paymentId: p.payment_id,
     paidMs: p.paid_at.getTime(),
     amountFen: p.amount_fen,
-    payerKey: p.payer_key,
-    payerName: p.payer_name,
-    payerAccount: p.payer_account_bidx.toString('hex'),
-    payeeKey: p.payee_key,
-    payeeName: p.payee_name,
-    payeeAccount: p.payee_account_bidx.toString('hex'),
+    payerKey: I(p.payer_key),
+    payerName: I(p.payer_name),
+    payerAccount: I(p.payer_account_bidx.toString('hex')),
+    payeeKey: I(p.payee_key),
+    payeeName: I(p.payee_name),
+    payeeAccount: I(p.payee_account_bidx.toString('hex')),
     payeeAccountMasked: masked(p.payee_account_enc),
-    serialNo: p.serial_no,
+    serialNo: I(p.serial_no),
     reversed: p.reversed,
     trades: (linksByPayment.get(`${p.platform}:${p.payment_id}`) ?? []).sort((a, b) =>
       a.tradeId < b.tradeId ? -1 : 1,
@@ -394,18 +413,18 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
   linksByPayment.clear();
 
   const weighings: WeighingFact[] = weighingRows.rows.map((x) => ({
-    platform: x.platform,
+    platform: I(x.platform),
     weighingId: x.weighing_id,
-    ticketNo: x.ticket_no,
-    tradeId: x.trade_id,
-    siteCode: x.site_code,
+    ticketNo: I(x.ticket_no),
+    tradeId: I(x.trade_id),
+    siteCode: I(x.site_code),
     siteLat: num(x.site_lat),
     siteLon: num(x.site_lon),
-    plate: x.vehicle_plate,
+    plate: I(x.vehicle_plate),
     grossG: x.gross_g,
     netG: x.net_g,
     weighedMs: x.weighed_at.getTime(),
-    buyerKey: x.buyer_key,
+    buyerKey: I(x.buyer_key),
   }));
   release(weighingRows.rows);
 
@@ -414,7 +433,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     const k = `${l.platform}:${l.invoice_no}`;
     const list = linksByInvoice.get(k) ?? [];
     if (list.length === 0) linksByInvoice.set(k, list);
-    list.push({ platform: l.platform, tradeId: l.trade_id });
+    list.push({ platform: I(l.platform), tradeId: I(l.trade_id) });
   }
   const sellerKinds = new Map<string, string>();
   if (invoiceRows.rows.length > 0) {
@@ -430,42 +449,42 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     }
   }
   const invoices: InvoiceFact[] = invoiceRows.rows.map((i) => ({
-    platform: i.platform,
+    platform: I(i.platform),
     invoiceNo: i.invoice_no,
-    kind: i.kind,
+    kind: I(i.kind),
     issuedMs: i.issued_at.getTime(),
-    sellerKey: i.seller_key,
+    sellerKey: I(i.seller_key),
     sellerKind: i.seller_key ? (sellerKinds.get(i.seller_key) ?? null) : null,
-    buyerKey: i.buyer_key,
+    buyerKey: I(i.buyer_key),
     totalExFen: i.total_ex_tax_fen,
     redExFen: i.red_ex_fen,
     linkedTrades: linksByInvoice.get(`${i.platform}:${i.invoice_no}`) ?? [],
   }));
 
   const saleResults: SaleResultFact[] = saleRows.map((s) => ({
-    partyKey: s.party_key,
-    material: s.material,
-    platform: s.platform,
-    tradeId: s.trade_id,
+    partyKey: I(s.party_key),
+    material: I(s.material),
+    platform: I(s.platform),
+    tradeId: I(s.trade_id),
     saleMs: (s.sale_at as Date).getTime(),
     quantityG: s.quantity_g,
     unsourcedG: s.unsourced_g,
   }));
 
   const allocations: AllocationFact[] = allocationRows.rows.map((a) => ({
-    partyKey: a.party_key,
-    material: a.material,
+    partyKey: I(a.party_key),
+    material: I(a.material),
     quantityG: a.quantity_g,
     sale: {
-      platform: a.sale_platform,
-      tradeId: a.sale_trade_id,
+      platform: I(a.sale_platform),
+      tradeId: I(a.sale_trade_id),
       atMs: a.sale_at.getTime(),
       quantityG: a.sale_g,
       amountFen: a.sale_fen,
     },
     purchase: {
-      platform: a.purchase_platform,
-      tradeId: a.purchase_trade_id,
+      platform: I(a.purchase_platform),
+      tradeId: I(a.purchase_trade_id),
       atMs: a.purchase_at.getTime(),
       quantityG: a.purchase_g,
       amountFen: a.purchase_fen,
