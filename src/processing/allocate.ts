@@ -127,16 +127,6 @@ export async function allocateDirtyStreams(
 async function stillDirty(db: Db, streams: readonly StreamKey[]): Promise<StreamKey[]> {
   const unique = [...new Map(streams.map((s) => [streamKeyString(s), s])).values()];
   if (unique.length === 0) return [];
-  if (unique.length === 1) {
-    const s = unique[0]!;
-    const marked = await db
-      .selectFrom('stream_dirty')
-      .select('generation')
-      .where('party_key', '=', s.partyKey)
-      .where('material', '=', s.material)
-      .executeTakeFirst();
-    return marked ? [s] : [];
-  }
   const r = await sql<{ party_key: string; material: string }>`
     SELECT d.party_key, d.material
     FROM stream_dirty d JOIN unnest(${unique.map((s) => s.partyKey)}::text[], ${unique.map((s) => s.material)}::text[])
