@@ -109,6 +109,8 @@ export function duplicateDocument(
     trades: { platform: string; trade_id: string }[];
   }
   const groups: { kind: 'weighing' | 'payment' | 'invoice'; number: string; uses: Use[] }[] = [];
+  // Nearly every document number is used once: a number seen once keeps only its document, and
+  // the uses are built for numbers seen twice or more (this rule allocated the most of all).
   const collect = <T>(
     items: readonly T[],
     kind: 'weighing' | 'payment' | 'invoice',
@@ -116,15 +118,19 @@ export function duplicateDocument(
     numberOf: (x: T) => string,
     use: (x: T) => Use,
   ) => {
-    const m = new Map<string, { number: string; uses: Use[] }>();
+    const m = new Map<string, T | T[]>();
     for (const x of items) {
       const k = keyOf(x);
       if (k === null) continue;
-      const g = m.get(k) ?? { number: numberOf(x), uses: [] };
-      if (g.uses.length === 0) m.set(k, g);
-      g.uses.push(use(x));
+      const seen = m.get(k);
+      if (seen === undefined) m.set(k, x);
+      else if (Array.isArray(seen)) seen.push(x);
+      else m.set(k, [seen, x]);
     }
-    for (const g of m.values()) groups.push({ kind, ...g });
+    for (const seen of m.values()) {
+      if (!Array.isArray(seen)) continue;
+      groups.push({ kind, number: numberOf(seen[0]!), uses: seen.map(use) });
+    }
   };
   collect(
     weighings,
