@@ -1,8 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Db } from '../../../db/database';
 import { findParty, partyTradeStats } from '../../../repositories/parties-query.repository';
 import { PiiVault } from '../../../security/pii';
 import type { App } from '../../app';
-import { addAuditSubjects, canSee, officerScope, piiPresenter, ROLES_FOR, requireRole } from '../../auth';
+import {
+  addAuditSubjects,
+  canSee,
+  type OfficerScope,
+  officerScope,
+  piiPresenter,
+  ROLES_FOR,
+  requireRole,
+} from '../../auth';
 import { ProblemError } from '../../problems';
 import {
   isPartyKey,
@@ -134,12 +143,7 @@ export function registerGetParty(app: App, deps: QueryRouteDeps): void {
   const vault = new PiiVault(deps.keyring);
   app.openapi(getPartyRoute, async (c) => {
     const { key } = c.req.valid('param');
-    const scope = officerScope(c.get('officer')!);
-    // A raw id number (or anything that is not a key we hand out) is never looked up.
-    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
-    if (!p || !canSee(scope, p.division)) {
-      throw new ProblemError('not_found', 'No such party in your divisions.');
-    }
+    const p = await findVisibleParty(deps.db, officerScope(c.get('officer')!), key);
     const stats = await partyTradeStats(deps.db, p.party_key);
     const pii = piiPresenter(c, vault);
     const body: PartyWire = {
@@ -173,4 +177,16 @@ export function registerGetParty(app: App, deps: QueryRouteDeps): void {
     addAuditSubjects(c, { parties: [p.party_key] });
     return c.json(body, 200);
   });
+}
+
+/**
+ * The party of a path key, when the officer's divisions include it; anything else — unknown, out
+ * of scope, or not a key we hand out (a raw id number is never looked up) — is a 404, never a 403.
+ */
+export async function findVisibleParty(db: Db, scope: OfficerScope, key: string) {
+  const p = isPartyKey(key) ? await findParty(db, key) : null;
+  if (!p || !canSee(scope, p.division)) {
+    throw new ProblemError('not_found', 'No such party in your divisions.');
+  }
+  return p;
 }

@@ -1,12 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { isPeriod, periodBounds, type ReferenceSheet, sheetFromFacts } from '../../../domain/reference-sheet';
-import { findParty, loadReferenceSheetData } from '../../../repositories/parties-query.repository';
+import { loadReferenceSheetData } from '../../../repositories/parties-query.repository';
 import type { App } from '../../app';
-import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { addAuditSubjects, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { Coalescer } from '../../coalesce';
-import { ProblemError } from '../../problems';
 import {
-  isPartyKey,
   kgString,
   moneyString,
   notFoundError,
@@ -14,7 +12,7 @@ import {
   type QueryRouteDeps,
   readErrors,
 } from '../query-wire';
-import { partyKeyPathParam } from './getParty';
+import { findVisibleParty, partyKeyPathParam } from './getParty';
 import { type SheetPartyRow, sheetParty } from './sheet-party';
 
 const ratio = (description: string) =>
@@ -397,11 +395,7 @@ export function registerGetPartySummary(app: App, deps: QueryRouteDeps): void {
   app.openapi(getPartySummaryRoute, async (c) => {
     const { key } = c.req.valid('param');
     const { period } = c.req.valid('query');
-    const scope = officerScope(c.get('officer')!);
-    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
-    if (!p || !canSee(scope, p.division)) {
-      throw new ProblemError('not_found', 'No such party in your divisions.');
-    }
+    const p = await findVisibleParty(deps.db, officerScope(c.get('officer')!), key);
     const body = await sheets.run(`${p.party_key}|${period}`, () => computeSheet(p, period));
     // The sheet names the party only: the persons of its withholding section are listed apart
     // (getPartyWithholding), and audited there.

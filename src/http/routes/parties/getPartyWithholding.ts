@@ -6,18 +6,13 @@ import {
   withholdingPersons,
   withholdingRow,
 } from '../../../domain/reference-sheet';
-import {
-  findParty,
-  loadWithholdingPage,
-  type SheetParty,
-} from '../../../repositories/parties-query.repository';
+import { loadWithholdingPage, type SheetParty } from '../../../repositories/parties-query.repository';
 import type { App } from '../../app';
-import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
+import { addAuditSubjects, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { Coalescer } from '../../coalesce';
-import { ProblemError } from '../../problems';
 import { cursorParam, limitParam, pageLimit } from '../pagination';
 import { isPartyKey, moneyString, notFoundError, type QueryRouteDeps, readErrors } from '../query-wire';
-import { partyKeyPathParam } from './getParty';
+import { findVisibleParty, partyKeyPathParam } from './getParty';
 import { summaryQuery } from './getPartySummary';
 import { sheetParty } from './sheet-party';
 
@@ -147,11 +142,7 @@ export function registerGetPartyWithholding(app: App, deps: QueryRouteDeps): voi
   app.openapi(getPartyWithholdingRoute, async (c) => {
     const { key } = c.req.valid('param');
     const q = c.req.valid('query');
-    const scope = officerScope(c.get('officer')!);
-    const p = isPartyKey(key) ? await findParty(deps.db, key) : null;
-    if (!p || !canSee(scope, p.division)) {
-      throw new ProblemError('not_found', 'No such party in your divisions.');
-    }
+    const p = await findVisibleParty(deps.db, officerScope(c.get('officer')!), key);
     const party = sheetParty(p);
     const limit = pageLimit(q.limit);
     const after = q.cursor === undefined ? null : decodePersonCursor(q.cursor);
