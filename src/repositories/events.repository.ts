@@ -101,6 +101,9 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
 
   if (missing.length > 0) {
     const m = missing.map((i) => events[i]!);
+    // Two equi-joins, each on its unique index, rather than one join with an OR: PostgreSQL
+    // cannot drive an OR join from either index and hashes on the platform alone instead, which
+    // reads the whole table per group (128 ms per group at 50,000 stored events).
     const existing = await sql<{
       platform: string;
       event_id: string;
@@ -109,14 +112,16 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       record_version: number | null;
       content_sha256: Buffer;
     }>`
+      WITH k AS MATERIALIZED (
+        SELECT * FROM unnest(${m.map((e) => e.platform)}::text[], ${m.map((e) => e.eventId)}::text[],
+                    ${m.map((e) => e.recordKind)}::text[], ${m.map((e) => e.recordKey)}::text[],
+                    ${m.map((e) => e.recordVersion)}::int[]) AS k(platform, event_id, record_kind, record_key, record_version))
       SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.content_sha256
-      FROM unnest(${m.map((e) => e.platform)}::text[], ${m.map((e) => e.eventId)}::text[],
-                  ${m.map((e) => e.recordKind)}::text[], ${m.map((e) => e.recordKey)}::text[],
-                  ${m.map((e) => e.recordVersion)}::int[]) AS k(platform, event_id, record_kind, record_key, record_version)
-      JOIN inbound_events e ON e.platform = k.platform
-        AND (e.event_id = k.event_id
-          OR (k.record_version IS NOT NULL AND e.record_version = k.record_version
-              AND e.record_kind = k.record_kind AND e.record_key = k.record_key))`.execute(db);
+      FROM k JOIN inbound_events e ON e.platform = k.platform AND e.event_id = k.event_id
+      UNION ALL
+      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.content_sha256
+      FROM k JOIN inbound_events e ON e.platform = k.platform AND e.record_kind = k.record_kind
+        AND e.record_key = k.record_key AND e.record_version = k.record_version`.execute(db);
     const byEvent = new Map<string, (typeof existing.rows)[number]>();
     const byRecord = new Map<string, (typeof existing.rows)[number]>();
     for (const row of existing.rows) {
