@@ -2,14 +2,13 @@ import {
   addPlatformSecret,
   insertPlatform,
   listPlatforms,
+  PLATFORM_CODE,
   revokeOldSecrets,
   setPlatformStatus,
 } from '../repositories/platforms.repository';
 import type { Runtime } from '../runtime';
 import { generateSecret } from '../security/webhook';
 import { printJson, say, UsageError } from './output';
-
-const CODE = /^[a-z][a-z0-9_-]{1,31}$/;
 
 export async function platformCommand(
   rt: Runtime,
@@ -22,7 +21,7 @@ export async function platformCommand(
     return;
   }
   if (!code) throw new UsageError(`platform ${sub ?? '<command>'} needs a platform code`);
-  if (!CODE.test(code))
+  if (!PLATFORM_CODE.test(code))
     throw new UsageError('a platform code is 2–32 characters: a lowercase letter, then a-z, 0-9, "_" or "-"');
   switch (sub) {
     case 'add': {

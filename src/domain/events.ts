@@ -1041,6 +1041,39 @@ function safeParseWithMessages<S extends z.ZodType>(
   return plain.success ? plain : schema.safeParse(value, { error: errorMap });
 }
 
+const MAX_TEXT_ERRORS = 20;
+
+/**
+ * Finds text that no store can keep: U+0000 (PostgreSQL's text and jsonb refuse it) and lone
+ * UTF-16 surrogates (which have no UTF-8 form). Valid JSON can carry both as `\u` escapes, so
+ * they pass JSON.parse; they must be a 400 here, not a failed INSERT later. Keys are checked
+ * too: unknown keys are ignored by the schemas but still stored with the record.
+ */
+function unstorableText(value: unknown, pointer: string, errors: FieldError[]): void {
+  if (errors.length >= MAX_TEXT_ERRORS) return;
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) errors.push({ pointer, message: 'must not contain the character U+0000' });
+    else if (!value.isWellFormed())
+      errors.push({ pointer, message: 'must not contain a lone UTF-16 surrogate (\\uD800–\\uDFFF)' });
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      unstorableText(v, `${pointer}/${i}`, errors);
+    });
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) {
+    const at = pointerOf(pointer, [k]);
+    if (k.includes('\u0000') || !k.isWellFormed()) {
+      errors.push({ pointer: at, message: 'the member name must not contain U+0000 or a lone surrogate' });
+      if (errors.length >= MAX_TEXT_ERRORS) return;
+    }
+    unstorableText(v, at, errors);
+  }
+}
+
 /**
  * Validates one event body. `pointerPrefix` is prepended to every pointer (the bulk endpoint
  * validates each NDJSON line object on its own and passes '').
@@ -1049,6 +1082,8 @@ export function parseEvent(body: unknown, ctx: ValidationContext, pointerPrefix 
   if (!isObject(body))
     return { ok: false, errors: [{ pointer: pointerPrefix, message: 'must be a JSON object' }] };
   const errors: FieldError[] = [];
+  unstorableText(body, pointerPrefix, errors);
+  if (errors.length > 0) return { ok: false, errors };
   const envelope = safeParseWithMessages(envelopeCheckSchema, body);
   if (!envelope.success) errors.push(...zodErrors(envelope.error.issues, pointerPrefix));
 

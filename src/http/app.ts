@@ -86,6 +86,18 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
         }),
       );
     }
+    // The backstop for text PostgreSQL cannot store (U+0000 in a JSON body, say), which only a
+    // client's input can carry: 22021 character_not_in_repertoire, 22P05 untranslatable_character.
+    const code = (err as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') {
+      return problemResponse(
+        c,
+        new ProblemError(
+          'malformed',
+          'The request contains text that cannot be stored (U+0000 or an invalid character).',
+        ),
+      );
+    }
     // Hono's own HTTP errors (e.g. malformed JSON in a validator) carry a 4xx status.
     const status = (err as { status?: number }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {

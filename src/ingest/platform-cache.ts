@@ -1,5 +1,5 @@
 import type { Db } from '../db/database';
-import { findPlatform, listActiveMaterialCodes } from '../repositories/platforms.repository';
+import { findPlatform, listActiveMaterialCodes, PLATFORM_CODE } from '../repositories/platforms.repository';
 import type { Keyring } from '../security/keys';
 
 export interface ActivePlatform {
@@ -24,6 +24,8 @@ export class PlatformCache {
   ) {}
 
   async get(code: string): Promise<ActivePlatform | null> {
+    // A string that cannot be a platform code (U+0000, say, which PostgreSQL refuses) is no platform.
+    if (!PLATFORM_CODE.test(code)) return null;
     const hit = this.entries.get(code);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
     const row = await findPlatform(this.db, code);

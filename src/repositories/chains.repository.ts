@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { PLATFORM_CODE } from './platforms.repository';
 
 export interface TradeRefRow {
   platform: string;
@@ -147,7 +148,13 @@ export type TradeKey = { id: bigint } | TradeRefRow;
 /** Reads `{id}` of the API; null when it can name no trade. */
 export function parseTradeKey(id: string): TradeKey | null {
   const colon = id.indexOf(':');
-  if (colon > 0) return { platform: id.slice(0, colon), trade_id: id.slice(colon + 1) };
+  if (colon > 0) {
+    const platform = id.slice(0, colon);
+    const tradeId = id.slice(colon + 1);
+    // Neither part can hold U+0000 or a lone surrogate (PostgreSQL's text refuses them).
+    if (!PLATFORM_CODE.test(platform) || tradeId.includes('\u0000') || !tradeId.isWellFormed()) return null;
+    return { platform, trade_id: tradeId };
+  }
   if (!/^\d{1,18}$/.test(id)) return null;
   return { id: BigInt(id) };
 }

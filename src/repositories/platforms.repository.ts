@@ -1,5 +1,8 @@
 import type { Db } from '../db/database';
 
+/** A platform code: a lowercase letter, then 1–31 of a-z, 0-9, "_" and "-". */
+export const PLATFORM_CODE = /^[a-z][a-z0-9_-]{1,31}$/;
+
 export interface PlatformRow {
   code: string;
   name: string;

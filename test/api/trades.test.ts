@@ -464,9 +464,15 @@ describe('GET /v1/trades/{id}', () => {
       encodeURIComponent(`${platform.code}:`),
       encodeURIComponent('废钢:交易'),
       '%00',
+      `${platform.code}:%00`,
+      `${platform.code}:X1%00`,
+      `${platform.code}%00:X1`,
+      `${platform.code}:%ED%A0%80`,
     ]) {
       const r = await getAs(oa, `/v1/trades/${id}`, o703.token);
       expect(r.status, id).toBe(404);
+      const chain = await getAs(oa, `/v1/trades/${id}/chain`, o703.token);
+      expect(chain.status, id).toBe(404);
     }
     expect((await getAs(oa, `/v1/trades/${'9'.repeat(300)}`, o703.token)).status).toBe(400);
   });

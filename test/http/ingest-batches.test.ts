@@ -19,6 +19,20 @@ beforeAll(async () => {
 afterAll(async () => ctx.close());
 
 describe('NDJSON batches', () => {
+  it('rejects only the line that carries U+0000; the rest of the batch is stored', async () => {
+    const nul = tradeCreated();
+    (nul.data as { trade_id: string }).trade_id = 'T-NUL\u0000';
+    const res = await ctx.post(path(), ndjson([line(tradeCreated()), line(nul), line(paymentMade())]), {
+      secret: platform.secret,
+      id: uid('batch_'),
+      contentType: 'application/x-ndjson',
+    });
+    expect(res.status).toBe(200);
+    const out = await json(res);
+    expect(out).toMatchObject({ accepted: 2, duplicates: 0, rejected: 1 });
+    expect(out.results[1].errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/data/trade_id']);
+  });
+
   it('answers per line: accepted, duplicate, rejected with errors; rejected lines are quarantined', async () => {
     const good = line(tradeCreated());
     const badTrade = tradeCreated();

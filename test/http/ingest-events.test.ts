@@ -280,6 +280,39 @@ describe('errors', () => {
     const invalidUtf8 = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
     expect((await ctx.post(path(), invalidUtf8, { secret: platform.secret })).status).toBe(400);
   });
+
+  it('400 with a pointer for text no store can keep: U+0000 and lone surrogates, in values and member names', async () => {
+    const trade = tradeCreated();
+    const data = trade.data as Record<string, unknown>;
+    const cases: [unknown, string][] = [
+      [{ ...trade, data: { ...data, trade_id: 'T-1\u0000' } }, '/data/trade_id'],
+      [
+        { ...trade, data: { ...data, site: { ...(data.site as object), code: 'S\u0000' } } },
+        '/data/site/code',
+      ],
+      [{ ...trade, data: { ...data, trade_id: 'T-\ud800' } }, '/data/trade_id'],
+      [{ ...trade, data: { ...data, 'note\u0000': 'x' } }, '/data/note\u0000'],
+      [{ ...trade, data: { ...data, extra: ['ok', 'bad\u0000'] } }, '/data/extra/1'],
+    ];
+    for (const [event, pointer] of cases) {
+      const id = uid('msg_');
+      // JSON.stringify writes U+0000 as \u0000 and a lone surrogate as \ud800: valid JSON.
+      const res = await ctx.post(path(), JSON.stringify(event), { secret: platform.secret, id });
+      expect(res.status, pointer).toBe(400);
+      const body = await json(res);
+      expect(body.errors.map((e: { pointer: string }) => e.pointer)).toContain(pointer);
+      expect(await stored(id)).toBeUndefined();
+      expect(await quarantined(id)).toHaveLength(1);
+    }
+    // A good event sent beside them in the same moment (one group commit) is unaffected.
+    const [bad, good] = await Promise.all([
+      ctx.post(path(), JSON.stringify({ ...trade, data: { ...data, trade_id: 'T-2\u0000' } }), {
+        secret: platform.secret,
+      }),
+      ctx.post(path(), JSON.stringify(tradeCreated()), { secret: platform.secret }),
+    ]);
+    expect([bad.status, good.status]).toEqual([400, 202]);
+  });
 });
 
 describe('concurrency', () => {
