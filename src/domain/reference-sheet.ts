@@ -224,6 +224,7 @@ export interface StockRow {
   in_kg: string;
   out_kg: string;
   unsourced_out_kg: string;
+  sold_kg: string;
   closing_kg: string;
   allocation_pending: boolean;
 }
@@ -827,7 +828,7 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
     if (
       row.opening_kg === '0.000' &&
       row.in_kg === '0.000' &&
-      row.out_kg === '0.000' &&
+      row.sold_kg === '0.000' &&
       row.closing_kg === '0.000'
     )
       continue;
@@ -1043,8 +1044,10 @@ function toStockRow(
     material,
     opening_kg: formatKg(month.openingG),
     in_kg: formatKg(month.inG),
-    out_kg: formatKg(month.outG),
+    // What left stock: the sales' sourced part, so that opening + in − out = closing holds.
+    out_kg: formatKg(month.outG - month.unsourcedOutG),
     unsourced_out_kg: formatKg(month.unsourcedOutG),
+    sold_kg: formatKg(month.outG),
     closing_kg: formatKg(month.closingG),
     allocation_pending: pending,
   };

@@ -36,6 +36,15 @@ let ctx: TestContext;
 let oa: OfficerApp;
 let platform: { code: string; secret: string };
 
+/** DOMAIN.md's mass balance on every stock row: opening + in − out = closing; out + unsourced = sold. */
+function expectMassBalance(stock: AnyJson[]): void {
+  const g = (kg: string) => BigInt(kg.replace('.', ''));
+  for (const row of stock) {
+    expect(g(row.opening_kg) + g(row.in_kg) - g(row.out_kg), row.material).toBe(g(row.closing_kg));
+    expect(g(row.out_kg) + g(row.unsourced_out_kg), row.material).toBe(g(row.sold_kg));
+  }
+}
+
 const R = enterprise('蓬江绿源回收站', '440703');
 const M = enterprise('新会钢铁', '440705');
 const E = enterprise('江海机械厂', '440704');
@@ -325,7 +334,9 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
     // FE_HEAVY: opening = 1,000 (S0a) − (1,500 (S0b) − 500 unsourced) = 0
     //           in = 1,000 (T2) + 700 (T5) = 1,700; out = 800 (T3) + 500 (T4) = 1,300
     //           T3 (10-05) takes 800 of T2's 1,000 → 200 left; T4 (10-06) takes those 200, 300 unsourced
-    //           closing = 0 + 1,700 − (1,300 − 300) = 700 (T5's 700 kg, bought after the sales)
+    //           out (from stock) = 1,300 sold − 300 unsourced = 1,000
+    //           closing = 0 + 1,700 − 1,000 = 700 (T5's 700 kg, bought after the sales)
+    expectMassBalance(rSheet.stock);
     expect(rSheet.stock).toEqual([
       {
         material: 'CU',
@@ -333,6 +344,7 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
         in_kg: '2000.000',
         out_kg: '0.000',
         unsourced_out_kg: '0.000',
+        sold_kg: '0.000',
         closing_kg: '2000.000',
         allocation_pending: false,
       },
@@ -340,8 +352,9 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
         material: 'FE_HEAVY',
         opening_kg: '0.000',
         in_kg: '1700.000',
-        out_kg: '1300.000',
+        out_kg: '1000.000',
         unsourced_out_kg: '300.000',
+        sold_kg: '1300.000',
         closing_kg: '700.000',
         allocation_pending: false,
       },
@@ -518,15 +531,18 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
   });
 
   it('September: the opening month of the FE_HEAVY stream', async () => {
-    // FE_HEAVY: opening 0; in 1,000 (S0a); out 1,500 (S0b), 500 unsourced; closing 0 + 1,000 − 1,000 = 0
+    // FE_HEAVY: opening 0; in 1,000 (S0a); sold 1,500 (S0b), 500 unsourced, so out of stock 1,000;
+    //           closing 0 + 1,000 − 1,000 = 0
     const r = await getAs(oa, `/v1/parties/${R.uscc}/summary?period=2026-09`, o703.token);
+    expectMassBalance(r.body.stock);
     expect(r.body.stock).toEqual([
       {
         material: 'FE_HEAVY',
         opening_kg: '0.000',
         in_kg: '1000.000',
-        out_kg: '1500.000',
+        out_kg: '1000.000',
         unsourced_out_kg: '500.000',
+        sold_kg: '1500.000',
         closing_kg: '0.000',
         allocation_pending: false,
       },

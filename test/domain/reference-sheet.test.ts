@@ -377,7 +377,8 @@ describe('the reference sheet, worked by hand', () => {
     // FE_HEAVY: opening = 1,000 (P0) − (1,500 (S0) − 500 unsourced) = 0
     //           in = 53,500; out = 2,500 (S1 at 10-05 is covered by P1+P2+P3 = 3,500): unsourced 0
     //           closing = 0 + 53,500 − (2,500 − 0) = 51,000
-    // CU:       S2 (10-02) before P3 (10-03): 100 kg unsourced; closing = 0 + 100 − (100 − 100) = 100
+    // CU:       S2 (10-02) before P3 (10-03): 100 kg sold, all unsourced, so 0 out of stock;
+    //           closing = 0 + 100 − 0 = 100
     // PAPER:    0 + 300 − 0 = 300
     // AL:       all in August, nothing left and nothing moved: not listed
     expect(sheet.stock).toEqual([
@@ -385,8 +386,9 @@ describe('the reference sheet, worked by hand', () => {
         material: 'CU',
         opening_kg: '0.000',
         in_kg: '100.000',
-        out_kg: '100.000',
+        out_kg: '0.000',
         unsourced_out_kg: '100.000',
+        sold_kg: '100.000',
         closing_kg: '100.000',
         allocation_pending: false,
       },
@@ -396,6 +398,7 @@ describe('the reference sheet, worked by hand', () => {
         in_kg: '53500.000',
         out_kg: '2500.000',
         unsourced_out_kg: '0.000',
+        sold_kg: '2500.000',
         closing_kg: '51000.000',
         allocation_pending: false,
       },
@@ -405,6 +408,7 @@ describe('the reference sheet, worked by hand', () => {
         in_kg: '300.000',
         out_kg: '0.000',
         unsourced_out_kg: '0.000',
+        sold_kg: '0.000',
         closing_kg: '300.000',
         allocation_pending: false,
       },

@@ -102,11 +102,14 @@ export const referenceSheetSchema = z
             'Closing stock of the previous month: Σ purchases − Σ (sales − their unsourced part) before the period',
           ),
           in_kg: kgString('Σ purchases of the month'),
-          out_kg: kgString('Σ sales of the month, their unsourced part included'),
+          out_kg: kgString(
+            'What left stock in the month: Σ sales − their unsourced part (opening_kg + in_kg − out_kg = closing_kg)',
+          ),
           unsourced_out_kg: kgString(
             'The part of the month’s sales that no earlier purchase covered (it did not come from stock)',
           ),
-          closing_kg: kgString('opening_kg + in_kg − (out_kg − unsourced_out_kg); never negative'),
+          sold_kg: kgString('Σ sales of the month: out_kg + unsourced_out_kg'),
+          closing_kg: kgString('opening_kg + in_kg − out_kg; never negative'),
           allocation_pending: z.boolean().openapi({
             description:
               'The stream waits for re-allocation after a late or amended record: the unsourced part was computed from ' +
@@ -293,8 +296,9 @@ const example: ReferenceSheet = {
       material: 'FE_HEAVY',
       opening_kg: '0.000',
       in_kg: '2000.000',
-      out_kg: '2500.000',
+      out_kg: '2000.000',
       unsourced_out_kg: '500.000',
+      sold_kg: '2500.000',
       closing_kg: '0.000',
       allocation_pending: false,
     },
