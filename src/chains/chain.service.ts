@@ -56,6 +56,9 @@ const key = (platform: string, tradeId: string) => `${platform}\u001f${tradeId}`
 
 export function sellerKindOf(t: Pick<ChainTradeRow, 'seller_kind' | 'seller_roles'>): SellerKind {
   if (t.seller_kind === 'natural_person') return 'natural_person';
+  // CONTRACT.md 3: role generator, or any enterprise not registered as recycler/sorting_center.
+  // A generator that also recycles is a generator: what it sells may be its own scrap.
+  if (t.seller_roles.includes('generator')) return 'generator_enterprise';
   return t.seller_roles.includes('recycler') || t.seller_roles.includes('sorting_center')
     ? 'trading_enterprise'
     : 'generator_enterprise';

@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     SELECT (SELECT count(*) FROM trades)::int AS trades,
            (SELECT count(DISTINCT (sale_platform, sale_trade_id)) FROM allocations)::int AS chained,
            (SELECT COALESCE(sum(unsourced_g), 0) FROM sale_results r JOIN parties p ON p.party_key = r.party_key
-             WHERE p.roles && ARRAY['recycler', 'sorting_center'])::text AS unsourced_g,
+             WHERE p.roles && ARRAY['recycler', 'sorting_center'] AND NOT 'generator' = ANY (p.roles))::text AS unsourced_g,
            (SELECT count(*) FROM trade_flows WHERE overall = 'reconciled')::int AS reconciled,
            (SELECT count(*) FROM trade_flows WHERE overall = 'discrepant')::int AS discrepant`.execute(rt.db);
   const findings = await rt.db

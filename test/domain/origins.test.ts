@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sellerKindOf } from '../../src/chains/chain.service';
 import {
   allocateStream,
   refKey,
@@ -480,5 +481,18 @@ describe('computeOrigins — properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('sellerKindOf (CONTRACT.md 3: role generator, or any enterprise not a recycler/sorting centre)', () => {
+  it('classifies by kind and roles, the generator role first', () => {
+    const kind = (seller_kind: string, seller_roles: string[]) => sellerKindOf({ seller_kind, seller_roles });
+    expect(kind('natural_person', [])).toBe('natural_person');
+    expect(kind('enterprise', ['recycler'])).toBe('trading_enterprise');
+    expect(kind('enterprise', ['sorting_center', 'hazardous_licensed'])).toBe('trading_enterprise');
+    expect(kind('enterprise', ['generator'])).toBe('generator_enterprise');
+    expect(kind('enterprise', ['recycler', 'generator'])).toBe('generator_enterprise');
+    expect(kind('enterprise', ['utilizer'])).toBe('generator_enterprise');
+    expect(kind('enterprise', [])).toBe('generator_enterprise');
   });
 });

@@ -21,9 +21,14 @@ export interface CircularTradingParams {
   max_parties: number;
 }
 
-/** Recyclers and sorting centres resell what they bought; generators sell their own scrap. */
+/**
+ * Recyclers and sorting centres resell what they bought; generators sell their own scrap (a
+ * generator that also recycles may too, so it is not held to its purchases: CONTRACT.md 3).
+ */
 export const isTrading = (p: Pick<PartyFact, 'kind' | 'roles'>) =>
-  p.kind === 'enterprise' && (p.roles.includes('recycler') || p.roles.includes('sorting_center'));
+  p.kind === 'enterprise' &&
+  !p.roles.includes('generator') &&
+  (p.roles.includes('recycler') || p.roles.includes('sorting_center'));
 
 /** UNSOURCED_SALE: unsourced quantity of a material in a month > max(min_kg, share of its sales). */
 export function unsourcedSale(

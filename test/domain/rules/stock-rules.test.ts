@@ -109,6 +109,9 @@ describe('UNSOURCED_SALE', () => {
     expect(run(big('5000'), gen)).toEqual([]);
     const sorting = parties(enterprise('R', { roles: ['sorting_center'] }));
     expect(run(big('5000'), sorting)).toHaveLength(1);
+    // A generator that also recycles may sell its own scrap: the generator role wins.
+    const both = parties(enterprise('R', { roles: ['recycler', 'generator'] }));
+    expect(run(big('5000'), both)).toEqual([]);
   });
 });
 
