@@ -31,10 +31,30 @@ export type StoreOutcome =
     };
 
 const eventKey = (e: { platform: string; eventId: string }) => `${e.platform}\u0000${e.eventId}`;
+/**
+ * A record's idempotency key: (record key, version); for master data, which has no version,
+ * (record key, event timestamp, content) — its replays are duplicates, any other content is new.
+ */
 const recordKey = (e: NewEvent) =>
   e.recordVersion === null
-    ? null
+    ? `${e.platform}\u0000${e.recordKind}\u0000${e.recordKey}\u0000@${e.eventTs.getTime()}\u0000${e.contentSha256.toString('hex')}`
     : `${e.platform}\u0000${e.recordKind}\u0000${e.recordKey}\u0000${e.recordVersion}`;
+const recordKeyOfRow = (row: {
+  platform: string;
+  record_kind: string;
+  record_key: string;
+  record_version: number | null;
+  event_ts: Date;
+  content_sha256: Buffer;
+}) =>
+  recordKey({
+    platform: row.platform,
+    recordKind: row.record_kind,
+    recordKey: row.record_key,
+    recordVersion: row.record_version,
+    eventTs: row.event_ts,
+    contentSha256: row.content_sha256,
+  } as NewEvent);
 
 /**
  * Stores events idempotently in ONE statement (group commit: many requests share it).
@@ -51,7 +71,7 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
   events.forEach((e, i) => {
     const ek = eventKey(e);
     const rk = recordKey(e);
-    const prior = seenEvent.get(ek) ?? (rk ? seenRecord.get(rk) : undefined);
+    const prior = seenEvent.get(ek) ?? seenRecord.get(rk);
     if (prior !== undefined) {
       repOf[i] = prior;
       return;
@@ -59,7 +79,7 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
     repOf[i] = i;
     reps.push(i);
     seenEvent.set(ek, i);
-    if (rk) seenRecord.set(rk, i);
+    seenRecord.set(rk, i);
   });
 
   const r = reps.map((i) => events[i]!);
@@ -110,28 +130,31 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       record_kind: string;
       record_key: string;
       record_version: number | null;
+      event_ts: Date;
       content_sha256: Buffer;
     }>`
       WITH k AS MATERIALIZED (
         SELECT * FROM unnest(${m.map((e) => e.platform)}::text[], ${m.map((e) => e.eventId)}::text[],
                     ${m.map((e) => e.recordKind)}::text[], ${m.map((e) => e.recordKey)}::text[],
-                    ${m.map((e) => e.recordVersion)}::int[]) AS k(platform, event_id, record_kind, record_key, record_version))
-      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.content_sha256
+                    ${m.map((e) => e.recordVersion)}::int[], ${m.map((e) => e.eventTs)}::timestamptz[],
+                    ${m.map((e) => e.contentSha256)}::bytea[])
+          AS k(platform, event_id, record_kind, record_key, record_version, event_ts, content_sha256))
+      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.event_ts, e.content_sha256
       FROM k JOIN inbound_events e ON e.platform = k.platform AND e.event_id = k.event_id
       UNION ALL
-      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.content_sha256
+      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.event_ts, e.content_sha256
       FROM k JOIN inbound_events e ON e.platform = k.platform AND e.record_kind = k.record_kind
-        AND e.record_key = k.record_key AND e.record_version = k.record_version`.execute(db);
+        AND e.record_key = k.record_key AND e.record_version = k.record_version
+      UNION ALL
+      SELECT e.platform, e.event_id, e.record_kind, e.record_key, e.record_version, e.event_ts, e.content_sha256
+      FROM k JOIN inbound_events e ON e.platform = k.platform AND e.record_kind = k.record_kind
+        AND e.record_key = k.record_key AND e.event_ts = k.event_ts AND e.content_sha256 = k.content_sha256
+        AND e.record_version IS NULL AND k.record_version IS NULL`.execute(db);
     const byEvent = new Map<string, (typeof existing.rows)[number]>();
     const byRecord = new Map<string, (typeof existing.rows)[number]>();
     for (const row of existing.rows) {
       byEvent.set(eventKey({ platform: row.platform, eventId: row.event_id }), row);
-      if (row.record_version !== null) {
-        byRecord.set(
-          `${row.platform}\u0000${row.record_kind}\u0000${row.record_key}\u0000${row.record_version}`,
-          row,
-        );
-      }
+      byRecord.set(recordKeyOfRow(row), row);
     }
     for (const i of missing) {
       const e = events[i]!;
@@ -147,8 +170,7 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
             };
         continue;
       }
-      const rk = recordKey(e);
-      const sameRecord = rk ? byRecord.get(rk) : undefined;
+      const sameRecord = byRecord.get(recordKey(e));
       if (!sameRecord) throw new Error(`event ${e.platform}/${e.eventId} was neither stored nor found`);
       outcomes[i] = sameRecord.content_sha256.equals(e.contentSha256)
         ? { status: 'duplicate', eventId: e.eventId }

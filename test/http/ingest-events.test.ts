@@ -121,6 +121,40 @@ describe('happy path', () => {
     };
     expect((await ctx.post(path(), JSON.stringify(first), { secret: platform.secret })).status).toBe(202);
     expect((await ctx.post(path(), JSON.stringify(second), { secret: platform.secret })).status).toBe(202);
+    // Different content at the same timestamp: still never a 409.
+    const sameTime = { ...first, data: { ...data, name: '同一时刻的另一名称' } };
+    expect((await ctx.post(path(), JSON.stringify(sameTime), { secret: platform.secret })).status).toBe(202);
+  });
+
+  it('200 duplicate: a replay of party.registered (same content, same timestamp) under a new webhook-id', async () => {
+    const event = partyRegistered();
+    const id = uid('msg_');
+    expect((await ctx.post(path(), JSON.stringify(event), { secret: platform.secret, id })).status).toBe(202);
+    const again = await ctx.post(path(), JSON.stringify(event), { secret: platform.secret });
+    expect(again.status).toBe(200);
+    expect((await json(again)).status).toBe('duplicate');
+    // Five replays at once (one group commit, or several): all duplicates, one stored event.
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, () => ctx.post(path(), JSON.stringify(event), { secret: platform.secret })),
+    );
+    expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    const uscc = (event.data as { uscc: string }).uscc;
+    const rows = await ctx.rt.db
+      .selectFrom('inbound_events')
+      .select('event_id')
+      .where('platform', '=', platform.code)
+      .where('record_key', '=', uscc)
+      .execute();
+    expect(rows.map((r) => r.event_id)).toEqual([id]);
+    // A fresh one sent five times at once, each under its own webhook-id: stored once.
+    const fresh = partyRegistered();
+    const race = await Promise.all(
+      Array.from({ length: 5 }, () => ctx.post(path(), JSON.stringify(fresh), { secret: platform.secret })),
+    );
+    expect(race.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 202]);
+    // The same content stated again at a later time is a new statement: stored.
+    const later = { ...event, timestamp: '2026-11-01T00:00:00+08:00' };
+    expect((await ctx.post(path(), JSON.stringify(later), { secret: platform.secret })).status).toBe(202);
   });
 });
 
