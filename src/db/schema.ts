@@ -193,6 +193,7 @@ export interface Parties {
   established_on: string | null;
   first_seen_at: Generated<Timestamp>;
   id_bidx: Buffer | null;
+  id_division: string | null;
   id_number_enc: Buffer | null;
   kind: string;
   master_event_id: string | null;
@@ -200,6 +201,7 @@ export interface Parties {
   master_ts: Timestamp | null;
   name: string;
   party_key: string;
+  placed_by: string | null;
   recycling_filing_no: string | null;
   registered: Generated<boolean>;
   registered_division: string | null;

@@ -28,7 +28,7 @@ import {
 } from './documents';
 import { prepareFlows } from './flows';
 import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
-import { applyRegistrations, PartyCollector, type Registration } from './parties';
+import { applyRegistrations, PartyCollector, placePersons, type Registration } from './parties';
 import {
   applyTradeVersions,
   markStreamsDirty,
@@ -249,6 +249,22 @@ async function processInTransaction(
   const registered = await applyRegistrations(db, registrations);
   const tradeResult = await applyTradeVersions(db, tradeVersions);
   if (registered.length > 0) await refreshTradeDivisions(db, registered);
+  await placePersons(
+    db,
+    tradeVersions.flatMap((v) =>
+      'seller' in v.data && parties.isFromElsewhere(v.data.seller.key)
+        ? [
+            {
+              sellerKey: v.data.seller.key,
+              buyerKey: v.data.buyer.key,
+              platform: v.platform,
+              tradeId: v.tradeId,
+              occurredAt: new Date(v.data.occurred_at),
+            },
+          ]
+        : [],
+    ),
+  );
   effects.push(await applyPaymentReversals(db, reversals));
 
   // Matching: undeclared documents, and groups whose trades changed.

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Party, PartyRegisteredData } from '../domain/events';
-import { residentIdDivision } from '../domain/ids';
+import { divisionCovers, residentIdDivision } from '../domain/ids';
 import type { Keyring } from '../security/keys';
 import { columnsOf, insertFromUnnest } from './bulk';
 
@@ -10,20 +10,28 @@ export interface PartyRow {
   kind: 'enterprise' | 'natural_person';
   name: string;
   division: string;
+  /** Natural persons: the id number's division (digits 1–6). */
+  idDivision: string | null;
   idEnc: Buffer | null;
   idBidx: Buffer | null;
 }
+
+/** The bureau's area: a person whose id number is from elsewhere is placed by their sales. */
+const BUREAU_DIVISION = '440700';
 
 /**
  * Party identities as they appear on records. Enterprises are keyed by USCC (their division, until
  * registered, is the one coded in positions 3–8); natural persons by an opaque person key, with
  * the id number kept only encrypted and found by its blind index; their division is the address
- * code of the id number (digits 1–6).
+ * code of the id number (digits 1–6) — or, for an id number from outside the bureau's area, the
+ * division where they sell (placePersons).
  */
 export class PartyCollector {
   private readonly rows = new Map<string, PartyRow>();
   /** id number → person key: a person named on several records of a batch is hashed once. */
   private readonly personKeys = new Map<string, string>();
+  /** Person keys whose id number's division is outside the bureau's area (see placePersons). */
+  private readonly fromElsewhere = new Set<string>();
 
   constructor(private readonly keyring: Keyring) {}
 
@@ -35,6 +43,7 @@ export class PartyCollector {
           kind: 'enterprise',
           name: party.name,
           division: party.uscc.slice(2, 8),
+          idDivision: null,
           idEnc: null,
           idBidx: null,
         });
@@ -45,12 +54,15 @@ export class PartyCollector {
     if (known !== undefined) return known;
     const key = this.keyring.personKey(party.id_number);
     this.personKeys.set(party.id_number, key);
+    const idDivision = residentIdDivision(party.id_number);
+    if (!divisionCovers(BUREAU_DIVISION, idDivision)) this.fromElsewhere.add(key);
     if (!this.rows.has(key)) {
       this.rows.set(key, {
         key,
         kind: 'natural_person',
         name: party.name,
-        division: residentIdDivision(party.id_number),
+        division: idDivision,
+        idDivision,
         idEnc: this.keyring.encrypt('pii-encryption', party.id_number),
         idBidx: this.keyring.blindIndex(party.id_number),
       });
@@ -60,6 +72,11 @@ export class PartyCollector {
 
   get size(): number {
     return this.rows.size;
+  }
+
+  /** Whether a person key met in this batch has an id number from outside the bureau's area. */
+  isFromElsewhere(key: string): boolean {
+    return this.fromElsewhere.has(key);
   }
 
   /**
@@ -85,6 +102,7 @@ export class PartyCollector {
           kind: x.kind,
           name: x.name,
           division: x.division,
+          id_division: x.idDivision,
           id_number_enc: x.idEnc,
           id_bidx: x.idBidx,
         })),
@@ -93,6 +111,7 @@ export class PartyCollector {
           kind: 'text',
           name: 'text',
           division: 'text',
+          id_division: 'text',
           id_number_enc: 'bytea',
           id_bidx: 'bytea',
         },
@@ -146,4 +165,54 @@ function compareMaster(a: Registration, b: Registration): number {
   if (t !== 0) return t;
   if (a.platform !== b.platform) return a.platform < b.platform ? -1 : 1;
   return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+}
+
+/** A sale by a natural person whose id number is from outside the bureau's area. */
+export interface PlacementCandidate {
+  sellerKey: string;
+  buyerKey: string;
+  platform: string;
+  tradeId: string;
+  occurredAt: Date;
+}
+
+/**
+ * Places persons whose id number is from outside the bureau's area (440700) in the division of
+ * the buyer of their earliest sale — by (occurred_at, platform, trade_id) over every trade
+ * version ever processed, so the result is a minimum: the same whatever the arrival order, and
+ * several workers converge on it (each update only ever moves `placed_by` earlier, re-checked
+ * under the row lock). Otherwise such a seller is in no officer's scope, not even the city's.
+ * When a person moves, their trades' `seller_division` and their findings' `division` follow.
+ */
+export async function placePersons(db: Db, candidates: readonly PlacementCandidate[]): Promise<string[]> {
+  if (candidates.length === 0) return [];
+  const basis = (c: PlacementCandidate) =>
+    `${c.occurredAt.toISOString()}\u001f${c.platform}\u001f${c.tradeId}`;
+  const moved = await sql<{ party_key: string }>`
+    WITH c AS (
+      SELECT DISTINCT ON (k.seller_key) k.seller_key, b.division, k.basis
+      FROM unnest(${candidates.map((c) => c.sellerKey)}::text[], ${candidates.map((c) => c.buyerKey)}::text[],
+                  ${candidates.map(basis)}::text[]) AS k(seller_key, buyer_key, basis)
+      JOIN parties b ON b.party_key = k.buyer_key
+      ORDER BY k.seller_key, k.basis COLLATE "C"),
+    locked AS (
+      SELECT p.party_key FROM parties p JOIN c ON c.seller_key = p.party_key
+      WHERE p.kind = 'natural_person' AND (p.placed_by IS NULL OR c.basis COLLATE "C" < p.placed_by)
+      ORDER BY p.party_key
+      FOR UPDATE OF p)
+    UPDATE parties p SET division = c.division, placed_by = c.basis, updated_at = now()
+    FROM c JOIN locked l ON l.party_key = c.seller_key
+    WHERE p.party_key = c.seller_key AND (p.placed_by IS NULL OR c.basis COLLATE "C" < p.placed_by)
+    RETURNING p.party_key`.execute(db);
+  const keys = moved.rows.map((r) => r.party_key);
+  if (keys.length === 0) return [];
+  await sql`UPDATE trades t SET seller_division = p.division FROM parties p
+            WHERE p.party_key = t.seller_key AND t.seller_key = ANY(${keys}::text[]) AND t.seller_division <> p.division`.execute(
+    db,
+  );
+  await sql`UPDATE anomalies a SET division = p.division FROM parties p
+            WHERE p.party_key = a.party_key AND a.party_key = ANY(${keys}::text[]) AND a.division <> p.division`.execute(
+    db,
+  );
+  return keys;
 }
