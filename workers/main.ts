@@ -6,6 +6,7 @@ import { DEFAULT_TOLERANCES } from '../src/domain/tolerances';
 import type { Logger } from '../src/log';
 import type { Metrics } from '../src/ops/metrics';
 import { startPeriodic } from '../src/ops/periodic';
+import { publishMetrics, sharedMetricsKey } from '../src/ops/shared-metrics';
 import type { ProcessingContext } from '../src/processing/context';
 import { startSweeper } from '../src/processing/sweep';
 import { MAX_EVENTS_PER_JOB, type QueueBase, queueName } from '../src/queue/jobs';
@@ -100,9 +101,12 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
   });
   const reportSweeper = startReportSweeper(deps);
   const statistics = startStatisticsRefresher(deps.db, log);
+  // Workers serve no HTTP: the API's /metrics shows their metrics from these snapshots.
+  const shared = publishMetrics(deps.queues.redis, sharedMetricsKey(config.redisPrefix), metrics.registry);
   return {
     workers,
     close: async () => {
+      await shared.stop();
       await sweeper.stop();
       await statistics.stop();
       await reportSweeper.stop();

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/ops/metrics';
+import { publishMetrics, sharedMetricsKey } from '../../src/ops/shared-metrics';
 import { createTestContext, json, type TestContext } from '../support/context';
 import { tradeCreated } from '../support/factories';
 
@@ -27,6 +29,36 @@ describe('operations endpoints', () => {
     );
     expect(text).toMatch(/retrace_http_request_duration_seconds_bucket/);
     expect(text).toMatch(/retrace_queue_jobs\{[^}]*queue="\{events-\d\}",state="waiting"/);
+  });
+
+  it('metrics: the workers’ processing latency and job counts, from their snapshots in Redis, summed', async () => {
+    const key = sharedMetricsKey(ctx.rt.queues.prefix);
+    const redis = ctx.rt.queues.redis;
+    const workers = [createMetrics('worker'), createMetrics('worker')];
+    const published = workers.map((m) => publishMetrics(redis, key, m.registry, 60_000));
+    workers[0]!.processingLatency.observe({ stage: 'normalised' }, 0.2);
+    workers[1]!.processingLatency.observe({ stage: 'normalised' }, 3);
+    workers[1]!.eventsProcessed.inc({ outcome: 'processed' }, 7);
+    await Promise.all(published.map((p) => p.publish()));
+    // A process gone for good: its snapshot is too old to count, and the scrape removes it.
+    await redis.hset(key, 'gone:1', JSON.stringify({ at: Date.now() - 3_600_000, metrics: [] }));
+
+    const text = await (await ctx.app.request('/metrics')).text();
+    expect(text).toMatch(
+      /retrace_processing_latency_seconds_count\{[^}]*stage="normalised"[^}]*role="worker"[^}]*\} 2/,
+    );
+    expect(text).toMatch(/retrace_processing_latency_seconds_bucket\{le="0.25",[^}]*role="worker"[^}]*\} 1/);
+    expect(text).toMatch(
+      /retrace_events_processed_total\{[^}]*outcome="processed"[^}]*role="worker"[^}]*\} 7/,
+    );
+    // The API's own metrics are still there.
+    expect(text).toMatch(/retrace_http_request_duration_seconds_bucket\{/);
+    expect(await redis.hexists(key, 'gone:1')).toBe(0);
+
+    await Promise.all(published.map((p) => p.stop()));
+    expect(await redis.hlen(key)).toBe(0);
+    const after = await (await ctx.app.request('/metrics')).text();
+    expect(after).not.toMatch(/retrace_events_processed_total\{[^}]*role="worker"/);
   });
 
   it('the OpenAPI 3.1 document covers every endpoint of the contract, and /docs serves a browsable reference', async () => {

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import type { Db } from '../../../db/database';
 import type { Metrics } from '../../../ops/metrics';
+import { aggregatedMetrics, readSharedMetrics, sharedMetricsKey } from '../../../ops/shared-metrics';
 import type { EventQueues } from '../../../queue/producer';
 import type { App } from '../../app';
 
@@ -108,7 +109,12 @@ export function registerOps(app: App, deps: OpsDeps): void {
     } catch {
       // counted as stale gauges; readiness reports the outage
     }
-    const body = await deps.metrics.registry.metrics();
-    return c.text(body, 200, { 'content-type': deps.metrics.registry.contentType });
+    // The workers' metrics (processing latency, jobs, events processed) come from their snapshots
+    // in Redis, summed with this process's own; without Redis, this process's alone.
+    const shared = await readSharedMetrics(deps.queues.redis, sharedMetricsKey(deps.queues.prefix)).catch(
+      () => [],
+    );
+    const { body, contentType } = await aggregatedMetrics(deps.metrics.registry, shared);
+    return c.text(body, 200, { 'content-type': contentType });
   });
 }
