@@ -24,7 +24,7 @@
  * - input tax on received invoices: blue invoices to the party issued in the month, plus red
  *   invoices issued in the month that reverse a blue one to the party (negative): Σ total_tax.
  * - reverse-invoice withholding: per natural person, Σ ex of the month's reverse-invoiced trades;
- *   exempt when ≤ the monthly exemption, else VAT = ex × levy rate (half-up); IIT = ex × 0.5%.
+ *   exempt when the person's Σ ex over all their buyers ≤ the monthly exemption, else VAT = ex × levy rate (half-up); IIT = ex × 0.5%.
  *   The sheet shows the totals; the per-person rows are listed apart (withholdingPersons).
  * - anomalies: open and confirmed findings of the party for the period, counted by rule.
  */
@@ -185,6 +185,11 @@ export interface ReferenceSheetInput {
   period: string;
   /** The party's active trades (as seller or buyer) with occurred_at in the period. */
   trades: readonly SheetTrade[];
+  /**
+   * An enterprise's sheet: the period's active trades of the natural persons it bought from, with
+   * every buyer — the monthly exemption is tested on each person's sales to all of them.
+   */
+  personSales?: readonly SheetTrade[];
   treatments: readonly TreatmentRow[];
   /** Per material: sums (a settled stream), or the whole stream (pending or not fitting its sums). */
   stock: readonly (StockStreamInput | StockSumsInput)[];
@@ -465,6 +470,12 @@ export interface WithholdingGroup {
   trades: number;
   fen: Fen;
   ex: Fen;
+  /**
+   * The person's rated reverse-invoiced sales of the month to other buyers, excl. VAT (0 on the
+   * person's own sheet, which has them all): the monthly exemption is the person's, so it is
+   * tested against ex + othersEx. The same on each of a person's groups.
+   */
+  othersEx: Fen;
   /** The latest occurred_at of the group, epoch ms. */
   lastAtMs: number;
 }
@@ -567,6 +578,8 @@ export function sheetFacts(
   party: { key: string; kind: 'enterprise' | 'natural_person' },
   trades: readonly SheetTrade[],
   rates: readonly DailyRate[],
+  /** The month's active trades of the persons the party bought from, with every buyer (for othersEx). */
+  personSales: readonly SheetTrade[] = [],
 ): SheetFacts {
   const rateOn = rateLookup(rates);
   const purchases = trades.filter((t) => t.buyerKey === party.key);
@@ -615,13 +628,35 @@ export function sheetFacts(
     const key = `${t.sellerKey}|${bp ?? '-'}`;
     let g = withholding.get(key);
     if (!g) {
-      g = { personKey: t.sellerKey, basisPoints: bp, trades: 0, fen: 0n, ex: 0n, lastAtMs: t.atMs };
+      g = {
+        personKey: t.sellerKey,
+        basisPoints: bp,
+        trades: 0,
+        fen: 0n,
+        ex: 0n,
+        othersEx: 0n,
+        lastAtMs: t.atMs,
+      };
       withholding.set(key, g);
     }
     g.trades += 1;
     g.fen += t.totalFen;
     if (bp !== null) g.ex += exAt(t.totalFen, bp);
     if (t.atMs > g.lastAtMs) g.lastAtMs = t.atMs;
+  }
+  if (party.kind === 'enterprise') {
+    const others = new Map<string, Fen>();
+    for (const t of uniqueTrades(personSales)) {
+      if (
+        t.buyerKey === party.key ||
+        t.sellerKind !== 'natural_person' ||
+        t.taxTreatment !== 'reverse_invoice'
+      )
+        continue;
+      const bp = rateOn('reverse_invoice', t.atMs)?.basisPoints ?? null;
+      if (bp !== null) others.set(t.sellerKey, (others.get(t.sellerKey) ?? 0n) + exAt(t.totalFen, bp));
+    }
+    for (const g of withholding.values()) g.othersEx = others.get(g.personKey) ?? 0n;
   }
 
   return {
@@ -678,8 +713,8 @@ export interface WithholdingPerson {
 
 /**
  * Withholding per natural person from the withholding groups (each person's rated trades; the
- * unrated ones are counted apart): exempt when Σ ex ≤ the monthly exemption in force on the
- * person's last trade of the month; else VAT = Σ per rate of ex × rate, half-up; IIT = Σ ex × the
+ * unrated ones are counted apart): exempt when Σ ex, with the person's sales to other buyers
+ * (othersEx), ≤ the monthly exemption in force on the person's last trade of the month; else VAT = Σ per rate of ex × rate, half-up; IIT = Σ ex × the
  * prepay rate in force on the period's first day (0 without one). Ordered by party key.
  */
 export function withholdingPersons(
@@ -706,6 +741,7 @@ export function withholdingPersons(
     let fen = 0n;
     let ex = 0n;
     let lastAtMs = Number.NEGATIVE_INFINITY;
+    const othersEx = rated[i]!.othersEx;
     // Σ ex per levy rate (one rate unless an administrator changed it within the month).
     const exByRate = new Map<bigint, Fen>();
     for (; i < rated.length && rated[i]!.personKey === partyKey; i++) {
@@ -717,7 +753,8 @@ export function withholdingPersons(
       exByRate.set(g.basisPoints!, (exByRate.get(g.basisPoints!) ?? 0n) + g.ex);
     }
     const exemptionFen = rateOn('reverse_invoice', lastAtMs)?.monthlyExemptionFen ?? null;
-    const exempt = exemptionFen !== null && ex <= exemptionFen;
+    // The exemption is the person's: their sales to every buyer of the month count.
+    const exempt = exemptionFen !== null && ex + othersEx <= exemptionFen;
     let vat = 0n;
     if (!exempt) for (const [bp, e] of exByRate) vat += taxOf(e, { basisPoints: bp });
     persons.push({
@@ -792,7 +829,12 @@ function factsInput(input: ReferenceSheetInput): ReferenceSheetFactsInput {
   return {
     party: input.party,
     period: input.period,
-    facts: sheetFacts(input.party, input.trades, dailyRates(input.treatments, input.period)),
+    facts: sheetFacts(
+      input.party,
+      input.trades,
+      dailyRates(input.treatments, input.period),
+      input.personSales,
+    ),
     treatments: input.treatments,
     stock: input.stock,
     invoices: receivedInvoiceFacts(input.blueInvoicesReceived, input.redInvoicesReceived),

@@ -415,6 +415,7 @@ type WithholdingRowDb = {
   trades: number;
   fen: string;
   ex: string;
+  others_ex: string;
   /** Epoch ms (a number: no Date to parse for each of 10,000 persons). */
   last_at_ms: number;
 };
@@ -424,6 +425,7 @@ const toWithholdingGroup = (row: WithholdingRowDb): WithholdingGroup => ({
   trades: row.trades,
   fen: BigInt(row.fen),
   ex: BigInt(row.ex),
+  othersEx: BigInt(row.others_ex),
   lastAtMs: row.last_at_ms,
 });
 
@@ -439,15 +441,28 @@ const withholdingGroups = (
   bounds: { start: Date; end: Date },
   rates: readonly DailyRate[],
   o: { ratedOnly: boolean; after: string | null },
-) => sql`
-  SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
-         ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
-  FROM trades t
-  ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
-    ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
-  WHERE ${withheldWhere(party, bounds)}
-    ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
-  GROUP BY t.seller_key, r.bp`;
+) => {
+  const groups = sql`
+    SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
+           ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+    FROM trades t
+    ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
+      ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+    WHERE ${withheldWhere(party, bounds)}
+      ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
+    GROUP BY t.seller_key, r.bp`;
+  if (party.kind === 'natural_person') return sql`SELECT w.*, '0' AS others_ex FROM (${groups}) AS w`;
+  // The monthly exemption is the person's, over all their buyers: each person's rated
+  // reverse-invoiced sales of the month to the other buyers, excl. VAT (see othersEx).
+  return sql`
+    SELECT w.*, o.ex::text AS others_ex
+    FROM (${groups}) AS w
+    CROSS JOIN LATERAL (
+      SELECT ${sumExTax} AS ex
+      FROM trades t JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+      WHERE t.seller_key = w.person AND t.buyer_key <> ${party.key} AND t.tax_treatment = 'reverse_invoice'
+        AND t.status = 'active' AND t.occurred_at >= ${bounds.start} AND t.occurred_at < ${bounds.end}) AS o`;
+};
 
 /** The withheld trades by person and the `reverse_invoice` rate of their day. */
 async function withholdingFacts(

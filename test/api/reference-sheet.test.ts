@@ -612,7 +612,7 @@ describe('GET /v1/parties/{key}/summary — other parties and months', () => {
           const rows = await loadSheetRows(ctx.rt.db, key, bounds);
           const label = `${key} ${period}`;
           expect(data.facts, label).toEqual(
-            sheetFacts(party, rows.trades, dailyRates(data.treatments, period)),
+            sheetFacts(party, rows.trades, dailyRates(data.treatments, period), rows.personSales),
           );
           expect(data.invoices, label).toEqual(receivedInvoiceFacts(rows.blue, rows.red));
           expect(await loadReferenceSheetData(small, party, period, bounds), label).toEqual(data);
