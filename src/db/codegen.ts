@@ -18,8 +18,9 @@ const scratch = new URL(base);
 scratch.pathname = `/retrace_codegen_${process.pid}`;
 
 async function main(): Promise<void> {
-  await migrate(scratch.toString());
   try {
+    // Inside the try: a migration that fails half-way still leaves no scratch database behind.
+    await migrate(scratch.toString());
     const generated = execFileSync(
       path.join(root, 'node_modules/.bin/kysely-codegen'),
       [
