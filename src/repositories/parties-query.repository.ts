@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { arrayLiteral } from '../db/array-literal';
 import { compiledQuery } from '../db/compiled';
 import { type Db, poolSizeOf } from '../db/database';
@@ -441,28 +441,54 @@ const withholdingGroups = (
   bounds: { start: Date; end: Date },
   rates: readonly DailyRate[],
   o: { ratedOnly: boolean; after: string | null },
+) => sql`
+  SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
+         ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+  FROM trades t
+  ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
+    ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
+  WHERE ${withheldWhere(party, bounds)}
+    ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
+  GROUP BY t.seller_key, r.bp`;
+
+/**
+ * The monthly exemption is the person's, over all their buyers (DOMAIN.md 1): for the persons of
+ * `persons` (a relation with a `person` column), their rated reverse-invoiced sales of the month
+ * to buyers other than the party, excl. VAT — `othersEx` of the groups. An enterprise's sheet
+ * only; one index-only probe per person (trades_person_sales). The day's rate is read from an
+ * array indexed by the day of the month, not joined: a join with the rates' unnest, which the
+ * planner cannot estimate, was run as a nested loop that probed every person once per day.
+ */
+const othersExOf = (
+  party: SheetParty,
+  bounds: { start: Date; end: Date },
+  rates: readonly DailyRate[],
+  persons: RawBuilder<unknown>,
 ) => {
-  const groups = sql`
-    SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
-           ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
-    FROM trades t
-    ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
-      ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
-    WHERE ${withheldWhere(party, bounds)}
-      ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
-    GROUP BY t.seller_key, r.bp`;
-  if (party.kind === 'natural_person') return sql`SELECT w.*, '0' AS others_ex FROM (${groups}) AS w`;
-  // The monthly exemption is the person's, over all their buyers: each person's rated
-  // reverse-invoiced sales of the month to the other buyers, excl. VAT (see othersEx).
+  const firstDay = shanghaiDateOf(bounds.start);
+  const days = Math.round((bounds.end.getTime() - bounds.start.getTime()) / 86_400_000);
+  const bps: (bigint | null)[] = Array.from({ length: days }, () => null);
+  for (const r of rates) {
+    if (r.code !== 'reverse_invoice') continue;
+    const i = Math.round(
+      (Date.parse(`${r.day}T00:00:00Z`) - Date.parse(`${firstDay}T00:00:00Z`)) / 86_400_000,
+    );
+    if (i >= 0 && i < days) bps[i] = r.basisPoints;
+  }
   return sql`
-    SELECT w.*, o.ex::text AS others_ex
-    FROM (${groups}) AS w
-    CROSS JOIN LATERAL (
-      SELECT ${sumExTax} AS ex
-      FROM trades t JOIN ${ratesRelation(rates)} ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
-      WHERE t.seller_key = w.person AND t.buyer_key <> ${party.key} AND t.tax_treatment = 'reverse_invoice'
-        AND t.status = 'active' AND t.occurred_at >= ${bounds.start} AND t.occurred_at < ${bounds.end}) AS o`;
+    SELECT t.seller_key AS person,
+           COALESCE(sum(sign(t.total_fen) * div(abs(t.total_fen)::numeric * 20000 + (10000 + x.bp), 2 * (10000 + x.bp))), 0) AS ex
+    FROM ${persons} AS p
+    JOIN trades t ON t.seller_key = p.person
+    CROSS JOIN LATERAL (SELECT (${arrayLiteral(bps)}::bigint[])[${shanghaiDay} - ${firstDay}::date + 1] AS bp) AS x
+    WHERE t.seller_kind = 'natural_person' AND t.tax_treatment = 'reverse_invoice' AND t.status = 'active'
+      AND t.buyer_key <> ${party.key} AND t.occurred_at >= ${bounds.start} AND t.occurred_at < ${bounds.end}
+      AND x.bp IS NOT NULL
+    GROUP BY t.seller_key`;
 };
+
+/** 'YYYY-MM-DD' of an instant in Asia/Shanghai (UTC+8 all year). */
+const shanghaiDateOf = (d: Date) => new Date(d.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
 
 /** The withheld trades by person and the `reverse_invoice` rate of their day. */
 async function withholdingFacts(
@@ -471,10 +497,15 @@ async function withholdingFacts(
   bounds: { start: Date; end: Date },
   rates: readonly DailyRate[],
 ): Promise<WithholdingGroup[]> {
-  const r = await sql<WithholdingRowDb>`${withholdingGroups(party, bounds, rates, {
-    ratedOnly: false,
-    after: null,
-  })}`.execute(db);
+  const groups = withholdingGroups(party, bounds, rates, { ratedOnly: false, after: null });
+  const r =
+    party.kind === 'natural_person'
+      ? await sql<WithholdingRowDb>`SELECT w.*, '0' AS others_ex FROM (${groups}) AS w`.execute(db)
+      : await sql<WithholdingRowDb>`
+          WITH w AS MATERIALIZED (${groups})
+          SELECT w.*, COALESCE(o.ex, 0)::text AS others_ex
+          FROM w LEFT JOIN (${othersExOf(party, bounds, rates, sql`(SELECT DISTINCT person FROM w)`)}) AS o
+            ON o.person = w.person`.execute(db);
   return r.rows.map(toWithholdingGroup);
 }
 
@@ -501,9 +532,14 @@ export async function loadWithholdingPage(
         WITH g AS (${withholdingGroups(party, bounds, rates, { ratedOnly: true, after: page.after })}),
         persons AS (
           SELECT person FROM g GROUP BY person ORDER BY person COLLATE "C" LIMIT ${page.limit}
-        )
-        SELECT g.*, p.name
-        FROM g JOIN persons USING (person) LEFT JOIN parties p ON p.party_key = g.person
+        ),
+        o AS (${
+          party.kind === 'natural_person'
+            ? sql`SELECT NULL::text AS person, 0::numeric AS ex WHERE false`
+            : othersExOf(party, bounds, rates, sql`persons`)
+        })
+        SELECT g.*, COALESCE(o.ex, 0)::text AS others_ex, p.name
+        FROM g JOIN persons USING (person) LEFT JOIN o USING (person) LEFT JOIN parties p ON p.party_key = g.person
         ORDER BY g.person COLLATE "C", g.bp`.execute(trx);
       return {
         treatments,
