@@ -1042,6 +1042,7 @@ function safeParseWithMessages<S extends z.ZodType>(
 }
 
 const MAX_TEXT_ERRORS = 20;
+const BACKSLASH_U = Buffer.from('\\u');
 
 /**
  * Finds text that no store can keep: U+0000 (PostgreSQL's text and jsonb refuse it) and lone
@@ -1078,12 +1079,22 @@ function unstorableText(value: unknown, pointer: string, errors: FieldError[]): 
  * Validates one event body. `pointerPrefix` is prepended to every pointer (the bulk endpoint
  * validates each NDJSON line object on its own and passes '').
  */
-export function parseEvent(body: unknown, ctx: ValidationContext, pointerPrefix = ''): ParseEventResult {
+export function parseEvent(
+  body: unknown,
+  ctx: ValidationContext,
+  pointerPrefix = '',
+  /** The JSON text `body` was parsed from, when at hand: without a `\u` escape it holds no unstorable text. */
+  raw?: Buffer,
+): ParseEventResult {
   if (!isObject(body))
     return { ok: false, errors: [{ pointer: pointerPrefix, message: 'must be a JSON object' }] };
   const errors: FieldError[] = [];
-  unstorableText(body, pointerPrefix, errors);
-  if (errors.length > 0) return { ok: false, errors };
+  // U+0000 and lone surrogates can only come from `\u` escapes in valid JSON (raw control
+  // characters are a syntax error; the bytes are valid UTF-8), so most bodies skip the walk.
+  if (raw === undefined || raw.includes(BACKSLASH_U)) {
+    unstorableText(body, pointerPrefix, errors);
+    if (errors.length > 0) return { ok: false, errors };
+  }
   const envelope = safeParseWithMessages(envelopeCheckSchema, body);
   if (!envelope.success) errors.push(...zodErrors(envelope.error.issues, pointerPrefix));
 

@@ -437,7 +437,7 @@ export class IngestService {
     }
     if ('error' in json) return bad([{ pointer: '', message: json.error }]);
     const body = json.value;
-    const parsed = parseEvent(body, { materials }, '');
+    const parsed = parseEvent(body, { materials }, '', raw);
     if (!parsed.ok) return bad(parsed.errors);
     const { event, record } = parsed;
     return {
