@@ -129,8 +129,9 @@ export async function loadReferenceSheetData(
   return onSharedSnapshot(db, async (first, second) => {
     const treatments = await loadTreatments(first);
     const rates = dailyRates(treatments, period);
-    // Two lanes of about the same cost, one per connection.
-    const [lineFacts, tradeFacts] = await Promise.all([
+    // Lanes of about the same cost, one per connection; the third, an enterprise's persons' sales
+    // to other buyers (one probe per person), only where it has any.
+    const [lineFacts, tradeFacts, othersEx] = await Promise.all([
       (async () => ({
         byMaterial: await materialFacts(first, mine),
         withholding: await withholdingFacts(first, party, bounds, rates),
@@ -142,8 +143,15 @@ export async function loadReferenceSheetData(
         invoices: await receivedInvoices(trx, key, bounds),
         anomalies: await anomalyCounts(trx, key, period),
       })),
+      party.kind === 'enterprise'
+        ? second((trx) => othersExFacts(trx, party, bounds, rates))
+        : Promise.resolve(new Map<string, bigint>()),
     ]);
-    const { byMaterial, withholding } = lineFacts;
+    const { byMaterial } = lineFacts;
+    const withholding = lineFacts.withholding.map((g) => ({
+      ...g,
+      othersEx: othersEx.get(g.personKey) ?? 0n,
+    }));
     const { coverage, output, stock, invoices, anomalies } = tradeFacts;
     return {
       facts: {
@@ -204,13 +212,13 @@ async function anomalyCounts(db: Db, key: string, period: string): Promise<Anoma
 }
 
 /**
- * Runs `fn` in a read-only REPEATABLE READ transaction (`first`); `second` runs reads in another
- * such transaction, on another connection, that sees exactly the same snapshot (exported by the
- * first, imported by the second before anything else).
+ * Runs `fn` in a read-only REPEATABLE READ transaction (`first`); each call of `second` runs reads
+ * in another such transaction, on another connection, that sees exactly the same snapshot
+ * (exported by the first, imported by the other before anything else). The sheet calls it twice.
  *
- * A load holds its first connection while it waits for the second. So that loads can never hold
- * every connection of the pool between them, one load at a time per process takes a second
- * connection, and only from a pool of 4 or more; any other load runs `second` on its first
+ * A load holds its first connection while it waits for the others. So that loads can never hold
+ * every connection of the pool between them, one load at a time per process takes more
+ * connections, and only from a pool of 4 or more; any other load runs `second` on its first
  * connection (the same reads one after the other, on the same snapshot).
  */
 let secondLaneBusy = false;
@@ -498,15 +506,23 @@ async function withholdingFacts(
   rates: readonly DailyRate[],
 ): Promise<WithholdingGroup[]> {
   const groups = withholdingGroups(party, bounds, rates, { ratedOnly: false, after: null });
-  const r =
-    party.kind === 'natural_person'
-      ? await sql<WithholdingRowDb>`SELECT w.*, '0' AS others_ex FROM (${groups}) AS w`.execute(db)
-      : await sql<WithholdingRowDb>`
-          WITH w AS MATERIALIZED (${groups})
-          SELECT w.*, COALESCE(o.ex, 0)::text AS others_ex
-          FROM w LEFT JOIN (${othersExOf(party, bounds, rates, sql`(SELECT DISTINCT person FROM w)`)}) AS o
-            ON o.person = w.person`.execute(db);
+  const r = await sql<WithholdingRowDb>`SELECT w.*, '0' AS others_ex FROM (${groups}) AS w`.execute(db);
   return r.rows.map(toWithholdingGroup);
+}
+
+/** `othersEx` of every person an enterprise's withholding covers (their sales to other buyers). */
+async function othersExFacts(
+  db: Db,
+  party: SheetParty,
+  bounds: { start: Date; end: Date },
+  rates: readonly DailyRate[],
+): Promise<Map<string, bigint>> {
+  if (party.kind === 'natural_person') return new Map();
+  const persons = sql`(SELECT DISTINCT t.seller_key AS person FROM trades t WHERE ${withheldWhere(party, bounds)})`;
+  const r = await sql<{ person: string; ex: string }>`${othersExOf(party, bounds, rates, persons)}`.execute(
+    db,
+  );
+  return new Map(r.rows.map((row) => [row.person, BigInt(row.ex)]));
 }
 
 /**
