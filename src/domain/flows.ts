@@ -19,6 +19,8 @@ export interface FlowTrade {
   /** grams per material code */
   materials: ReadonlyMap<string, bigint>;
   taxTreatment: string;
+  /** When the trade occurred, epoch ms: payments are due from a day before to 30 days after. */
+  occurredAtMs: number;
 }
 
 export interface FlowPayment {
@@ -29,6 +31,8 @@ export interface FlowPayment {
   payeeKey: string | null;
   payeeName: string;
   payerKey: string | null;
+  /** When it was paid, epoch ms. */
+  paidAtMs: number;
 }
 
 export interface FlowWeighing {
@@ -55,6 +59,8 @@ export interface FlowDifferences {
   invoice_quantity?: { trade_kg: string; invoiced_kg: string; difference_kg: string; tolerance_kg: string };
   material?: { trade: string[]; invoiced: string[] };
   party?: { flow: 'payment' | 'invoice'; document: string; expected: string; actual: string }[];
+  /** Payments made outside the trade's payment window (DOMAIN.md 6: −1 day … +30 days). */
+  time?: { flow: 'payment'; document: string; paid_at: string; earliest: string; latest: string }[];
 }
 
 export interface FlowResult {
@@ -115,6 +121,20 @@ export function computeFlows(
         });
         payment = 'mismatch';
       }
+    }
+    // A payment far from its trade in time is not this trade's payment as declared.
+    const earliest = trade.occurredAtMs - tol.paymentBeforeMs;
+    const latest = trade.occurredAtMs + tol.paymentAfterMs;
+    const late = live.filter((p) => p.paidAtMs < earliest || p.paidAtMs > latest);
+    if (late.length > 0) {
+      differences.time = late.map((p) => ({
+        flow: 'payment' as const,
+        document: p.paymentId,
+        paid_at: new Date(p.paidAtMs).toISOString(),
+        earliest: new Date(earliest).toISOString(),
+        latest: new Date(latest).toISOString(),
+      }));
+      payment = 'mismatch';
     }
   }
 

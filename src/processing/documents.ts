@@ -202,6 +202,16 @@ export async function applyPaymentReversals(
     JOIN unnest(${docs.map((d) => d.platform)}::text[], ${docs.map((d) => d.data.payment_id)}::text[]) AS k(platform, payment_id)
       ON l.platform = k.platform AND l.payment_id = k.payment_id`.execute(db);
   effects.trades.push(...linked.rows.map((r) => ({ platform: r.platform, tradeId: r.trade_id })));
+  // An undeclared payment's group is matched again without it, linked or not (it may have been
+  // ambiguous, or have kept another payment from its trade).
+  const undeclared = await sql<{ platform: string; payer_key: string | null; payer_name: string }>`
+    SELECT p.platform, p.payer_key, p.payer_name FROM payments p
+    JOIN unnest(${docs.map((d) => d.platform)}::text[], ${docs.map((d) => d.data.payment_id)}::text[]) AS k(platform, payment_id)
+      ON p.platform = k.platform AND p.payment_id = k.payment_id
+    WHERE p.declared_trade_ids = '{}'`.execute(db);
+  effects.paymentGroups.push(
+    ...undeclared.rows.map((r) => ({ platform: r.platform, payerKey: r.payer_key, payerName: r.payer_name })),
+  );
   return effects;
 }
 
@@ -250,7 +260,7 @@ export function prepareWeighings(docs: readonly Doc<WeighingData>[]): DocumentWr
 
 /**
  * Blue and red invoices. A red invoice changes the flows of the trades its original is linked to:
- * those are found by `tradesOfOriginals` once the writes have run (the original and its links may
+ * those are found by `effectsOfReversedInvoices` once the writes have run (the original and its links may
  * be in the same batch).
  */
 export function prepareInvoices(
@@ -379,15 +389,29 @@ export function prepareInvoices(
   return { writes, effects, originals };
 }
 
-/** The trades linked to the given (original) invoices. */
-export async function tradesOfOriginals(
+/**
+ * What red-letter reversals change: the trades linked to their original invoices, and the groups
+ * of undeclared originals, matched again without what was reversed.
+ */
+export async function effectsOfReversedInvoices(
   db: Db,
   originals: readonly { platform: string; invoiceNo: string }[],
-): Promise<TradeKey[]> {
-  if (originals.length === 0) return [];
+): Promise<DocumentEffects> {
+  const effects: DocumentEffects = { trades: [], paymentGroups: [], invoiceGroups: [] };
+  if (originals.length === 0) return effects;
+  const keys = sql`unnest(${originals.map((r) => r.platform)}::text[], ${originals.map((r) => r.invoiceNo)}::text[]) AS k(platform, invoice_no)`;
   const linked = await sql<{ platform: string; trade_id: string }>`
     SELECT l.platform, l.trade_id FROM invoice_links l
-    JOIN unnest(${originals.map((r) => r.platform)}::text[], ${originals.map((r) => r.invoiceNo)}::text[]) AS k(platform, invoice_no)
-      ON l.platform = k.platform AND l.invoice_no = k.invoice_no`.execute(db);
-  return linked.rows.map((r) => ({ platform: r.platform, tradeId: r.trade_id }));
+    JOIN ${keys} ON l.platform = k.platform AND l.invoice_no = k.invoice_no`.execute(db);
+  effects.trades.push(...linked.rows.map((r) => ({ platform: r.platform, tradeId: r.trade_id })));
+  const undeclared = await sql<{ platform: string; seller_key: string; buyer_key: string }>`
+    SELECT i.platform, i.seller_key, i.buyer_key FROM invoices i
+    JOIN ${keys} ON i.platform = k.platform AND i.invoice_no = k.invoice_no
+    WHERE i.kind <> 'red' AND i.declared_trade_ids = '{}' AND i.seller_key IS NOT NULL AND i.buyer_key IS NOT NULL`.execute(
+    db,
+  );
+  effects.invoiceGroups.push(
+    ...undeclared.rows.map((r) => ({ platform: r.platform, sellerKey: r.seller_key, buyerKey: r.buyer_key })),
+  );
+  return effects;
 }

@@ -20,11 +20,11 @@ import {
   applyPaymentReversals,
   type Doc,
   type DocumentEffects,
+  effectsOfReversedInvoices,
   prepareInvoices,
   preparePayments,
   prepareWeighings,
   runWrites,
-  tradesOfOriginals,
 } from './documents';
 import { prepareFlows } from './flows';
 import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
@@ -240,12 +240,7 @@ async function processInTransaction(
   const partyInsert = parties.insert();
   await runWrites(db, [...pay.writes, ...inv.writes, ...(partyInsert ? [partyInsert] : []), ...weigh.writes]);
   effects.push(pay.effects, inv.effects, weigh.effects);
-  if (inv.originals.length > 0)
-    effects.push({
-      trades: await tradesOfOriginals(db, inv.originals),
-      paymentGroups: [],
-      invoiceGroups: [],
-    });
+  if (inv.originals.length > 0) effects.push(await effectsOfReversedInvoices(db, inv.originals));
   const registered = await applyRegistrations(db, registrations);
   const tradeResult = await applyTradeVersions(db, tradeVersions);
   if (registered.length > 0) await refreshTradeDivisions(db, registered);

@@ -35,6 +35,7 @@ interface FlowInputs {
     quantity_g: string;
     lines: { material: string; quantity_g: string }[];
     tax_treatment: string;
+    occurred_ms: number;
   }[];
   /** Payments linked to these trades, one row per (payment, trade it covers), in that order. */
   payments: {
@@ -45,6 +46,7 @@ interface FlowInputs {
     payee_name: string;
     payer_key: string | null;
     reversed: boolean;
+    paid_ms: number;
     trade_id: string;
     trade_total: string | null;
   }[];
@@ -60,6 +62,8 @@ interface FlowInputs {
     lines: { material: string; quantity_g: string }[];
     trade_id: string;
     trade_total: string | null;
+    /** The linked trade's lines (null while it has not arrived). */
+    trade_lines: { material: string; quantity_g: string }[] | null;
   }[];
 }
 
@@ -74,15 +78,20 @@ interface FlowInputs {
  */
 export async function prepareFlows(
   db: Db,
-  keys: readonly TradeKey[],
+  given: readonly TradeKey[],
   tol: Tolerances,
 ): Promise<{ write: RawBuilder<unknown> | null; count: number }> {
-  if (keys.length === 0) return { write: null, count: 0 };
+  if (given.length === 0) return { write: null, count: 0 };
+  // A document covering several trades is split by their totals: when one of them arrives or
+  // changes, the others' shares change too. So the trades sharing a payment or an invoice with a
+  // given one are recomputed with it (one hop is enough: only their shares of that document move).
+  const keys = await withCoLinkedTrades(db, given);
   await lockKeys(db, 'flows', keys.map(tradeKeyString));
   const { rows } = await sql<{ [K in keyof FlowInputs]: FlowInputs[K] | null }>`
     WITH t AS MATERIALIZED (
       SELECT t.platform, t.trade_id, t.seller_key, t.buyer_key, t.seller_kind, s.name AS seller_name,
-             t.total_fen::text AS total_fen, t.quantity_g::text AS quantity_g, t.lines, t.tax_treatment
+             t.total_fen::text AS total_fen, t.quantity_g::text AS quantity_g, t.lines, t.tax_treatment,
+             floor(extract(epoch FROM t.occurred_at) * 1000)::float8 AS occurred_ms
       FROM trades t
       JOIN unnest(${arrayLiteral(keys.map((k) => k.platform))}::text[], ${arrayLiteral(keys.map((k) => k.tradeId))}::text[])
         AS k(platform, trade_id) ON t.platform = k.platform AND t.trade_id = k.trade_id
@@ -97,7 +106,8 @@ export async function prepareFlows(
       (SELECT json_agg(t) FROM t) AS trades,
       (SELECT json_agg(x ORDER BY x.platform, x.payment_id, x.trade_id) FROM (
          SELECT p.platform, p.payment_id, p.amount_fen::text AS amount_fen, p.payee_key, p.payee_name, p.payer_key,
-                (r.payment_id IS NOT NULL) AS reversed, l.trade_id, lt.total_fen::text AS trade_total
+                (r.payment_id IS NOT NULL) AS reversed, floor(extract(epoch FROM p.paid_at) * 1000)::float8 AS paid_ms,
+                l.trade_id, lt.total_fen::text AS trade_total
          FROM ps JOIN payments p ON p.platform = ps.platform AND p.payment_id = ps.payment_id
          JOIN payment_links l ON l.platform = p.platform AND l.payment_id = p.payment_id
          LEFT JOIN trades lt ON lt.platform = l.platform AND lt.trade_id = l.trade_id
@@ -109,7 +119,7 @@ export async function prepareFlows(
          SELECT i.platform, i.invoice_no, i.seller_key, i.buyer_key, i.total_fen::text AS total_fen, i.lines,
                 COALESCE((SELECT sum(r.total_fen) FROM invoices r
                           WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0)::text AS red_fen,
-                l.trade_id, lt.total_fen::text AS trade_total
+                l.trade_id, lt.total_fen::text AS trade_total, lt.lines AS trade_lines
          FROM inv JOIN invoices i ON i.platform = inv.platform AND i.invoice_no = inv.invoice_no
          JOIN invoice_links l ON l.platform = i.platform AND l.invoice_no = i.invoice_no
          LEFT JOIN trades lt ON lt.platform = l.platform AND lt.trade_id = l.trade_id) x) AS invoices`.execute(
@@ -138,6 +148,7 @@ export async function prepareFlows(
         payeeKey: r.payee_key,
         payeeName: r.payee_name,
         payerKey: r.payer_key,
+        paidAtMs: r.paid_ms,
       });
     });
   }
@@ -151,14 +162,26 @@ export async function prepareFlows(
     const perMaterial = new Map<string, bigint>();
     for (const l of first.lines)
       perMaterial.set(l.material, (perMaterial.get(l.material) ?? 0n) + BigInt(l.quantity_g));
-    const materialShares = new Map([...perMaterial].map(([m, g]) => [m, apportion(g, weights)]));
+    // Each material's grams go to the covered trades that carry that material, by their grams of
+    // it; a material none of them carries (变票) by the trades' totals, so that each sees it.
+    const gramsOf = (r: (typeof group)[number], m: string) =>
+      (r.trade_lines ?? []).reduce((g, l) => (l.material === m ? g + BigInt(l.quantity_g) : g), 0n);
+    const materialShares = new Map(
+      [...perMaterial].map(([m, g]) => {
+        const byGrams = group.map((r) => gramsOf(r, m));
+        return [m, apportion(g, byGrams.some((x) => x > 0n) ? byGrams : weights)];
+      }),
+    );
     group.forEach((r, i) => {
       push(invoiceShares, `${r.platform}\u001f${r.trade_id}`, {
         invoiceNo: r.invoice_no,
         sellerKey: r.seller_key,
         buyerKey: r.buyer_key,
         totalFen: shares[i]!,
-        materials: new Map([...materialShares].map(([m, s]) => [m, s[i]!])),
+        // A material the trade got no share of is not on its part of the invoice.
+        materials: new Map(
+          [...materialShares].flatMap(([m, s]) => (s[i]! > 0n ? [[m, s[i]!] as const] : [])),
+        ),
         voided: net === 0n || (firstTotal > 0n && net <= 0n),
       });
     });
@@ -185,6 +208,7 @@ export async function prepareFlows(
         quantityG: BigInt(t.quantity_g),
         materials,
         taxTreatment: t.tax_treatment,
+        occurredAtMs: t.occurred_ms,
       },
       paymentShares.get(k) ?? [],
       weighingsByTrade.get(k) ?? [],
@@ -237,4 +261,26 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
   if (list) list.push(v);
   else m.set(k, [v]);
+}
+
+/** The given trades and every trade that shares a payment or an invoice with one of them. */
+async function withCoLinkedTrades(db: Db, keys: readonly TradeKey[]): Promise<TradeKey[]> {
+  const k = sql`unnest(${arrayLiteral(keys.map((x) => x.platform))}::text[], ${arrayLiteral(keys.map((x) => x.tradeId))}::text[]) AS k(platform, trade_id)`;
+  const { rows } = await sql<{ platform: string; trade_id: string }>`
+    SELECT o.platform, o.trade_id FROM ${k}
+    JOIN payment_links l ON l.platform = k.platform AND l.trade_id = k.trade_id
+    JOIN payment_links o ON o.platform = l.platform AND o.payment_id = l.payment_id
+    WHERE o.trade_id <> k.trade_id
+    UNION
+    SELECT o.platform, o.trade_id FROM ${k}
+    JOIN invoice_links l ON l.platform = k.platform AND l.trade_id = k.trade_id
+    JOIN invoice_links o ON o.platform = l.platform AND o.invoice_no = l.invoice_no
+    WHERE o.trade_id <> k.trade_id`.execute(db);
+  if (rows.length === 0) return [...keys];
+  const all = new Map(keys.map((x) => [tradeKeyString(x), x]));
+  for (const r of rows) {
+    const x = { platform: r.platform, tradeId: r.trade_id };
+    all.set(tradeKeyString(x), x);
+  }
+  return [...all.values()];
 }

@@ -29,7 +29,11 @@ export async function rematchPayments(
       amount_fen: bigint;
       payee_key: string | null;
       payee_name: string;
-    }>`SELECT payment_id, paid_at, amount_fen, payee_key, payee_name FROM payments
+      reversed: boolean;
+    }>`SELECT payment_id, paid_at, amount_fen, payee_key, payee_name,
+              EXISTS (SELECT 1 FROM payment_reversals r
+                      WHERE r.platform = payments.platform AND r.payment_id = payments.payment_id) AS reversed
+       FROM payments
        WHERE platform = ${g.platform} AND declared_trade_ids = '{}'
          AND ${g.payerKey === null ? sql`payer_key IS NULL AND payer_name = ${g.payerName}` : sql`payer_key = ${g.payerKey}`}`.execute(
       db,
@@ -40,9 +44,15 @@ export async function rematchPayments(
         AND p.platform = ${g.platform} AND p.payment_id = ANY(${docs.rows.map((d) => d.payment_id)}::text[])
       RETURNING l.payment_id, l.trade_id`.execute(db);
     touched.push(...before.rows.map((r) => ({ platform: g.platform, tradeId: r.trade_id })));
-    if (docs.rows.length === 0) continue;
-    const minAt = Math.min(...docs.rows.map((d) => d.paid_at.getTime())) - tol.paymentAfterMs;
-    const maxAt = Math.max(...docs.rows.map((d) => d.paid_at.getTime())) + tol.paymentBeforeMs;
+    // A reversed payment pays nothing: it keeps no match and takes no trade from another payment.
+    const live = docs.rows.filter((d) => !d.reversed);
+    const allIds = docs.rows.map((d) => d.payment_id);
+    if (live.length === 0) {
+      await recordOutcomes(db, g.platform, 'payment', [], allIds, touched);
+      continue;
+    }
+    const minAt = Math.min(...live.map((d) => d.paid_at.getTime())) - tol.paymentAfterMs;
+    const maxAt = Math.max(...live.map((d) => d.paid_at.getTime())) + tol.paymentBeforeMs;
     // Candidate trades: this payer as buyer, not already paid by a declared payment.
     const trades = await sql<{
       trade_id: string;
@@ -59,9 +69,9 @@ export async function rematchPayments(
         AND NOT EXISTS (SELECT 1 FROM payment_links l WHERE l.platform = t.platform AND l.trade_id = t.trade_id AND l.basis = 'declared')`.execute(
       db,
     );
-    const byId = new Map(docs.rows.map((d) => [d.payment_id, d]));
+    const byId = new Map(live.map((d) => [d.payment_id, d]));
     const outcomes = matchDocuments(
-      docs.rows.map((d) => ({ id: d.payment_id, atMs: d.paid_at.getTime(), amountFen: d.amount_fen })),
+      live.map((d) => ({ id: d.payment_id, atMs: d.paid_at.getTime(), amountFen: d.amount_fen })),
       (doc) => {
         const p = byId.get(doc.id)!;
         return trades.rows
@@ -76,7 +86,7 @@ export async function rematchPayments(
           .map((t) => ({ key: t.trade_id, atMs: t.occurred_at.getTime(), amountFen: t.total_fen }));
       },
     );
-    await recordOutcomes(db, g.platform, 'payment', outcomes, touched);
+    await recordOutcomes(db, g.platform, 'payment', outcomes, allIds, touched);
   }
   return touched;
 }
@@ -91,8 +101,13 @@ export async function rematchInvoices(
   await lockKeys(db, 'match-inv', unique.keys());
   const touched: TradeKey[] = [];
   for (const g of unique.values()) {
+    // Each blue invoice's amount net of its red-letter reversals: a fully reversed one matches nothing.
     const docs = await sql<{ invoice_no: string; issued_at: Date; total_fen: bigint; materials: string[] }>`
-      SELECT invoice_no, issued_at, total_fen, materials FROM invoices
+      SELECT invoice_no, issued_at, materials,
+             total_fen + COALESCE((SELECT sum(r.total_fen) FROM invoices r
+                                   WHERE r.platform = invoices.platform AND r.original_invoice_no = invoices.invoice_no
+                                     AND r.kind = 'red'), 0)::bigint AS total_fen
+      FROM invoices
       WHERE platform = ${g.platform} AND kind <> 'red' AND declared_trade_ids = '{}'
         AND seller_key = ${g.sellerKey} AND buyer_key = ${g.buyerKey}`.execute(db);
     const before = await sql<{ trade_id: string }>`
@@ -100,16 +115,21 @@ export async function rematchInvoices(
       WHERE l.platform = ${g.platform} AND l.basis = 'matched' AND l.invoice_no = ANY(${docs.rows.map((d) => d.invoice_no)}::text[])
       RETURNING l.trade_id`.execute(db);
     touched.push(...before.rows.map((r) => ({ platform: g.platform, tradeId: r.trade_id })));
-    if (docs.rows.length === 0) continue;
+    const live = docs.rows.filter((d) => d.total_fen > 0n);
+    const allIds = docs.rows.map((d) => d.invoice_no);
+    if (live.length === 0) {
+      await recordOutcomes(db, g.platform, 'invoice', [], allIds, touched);
+      continue;
+    }
     const trades = await sql<{ trade_id: string; occurred_at: Date; total_fen: bigint; materials: string[] }>`
       SELECT t.trade_id, t.occurred_at, t.total_fen, t.materials FROM trades t
       WHERE t.platform = ${g.platform} AND t.status = 'active' AND t.seller_key = ${g.sellerKey} AND t.buyer_key = ${g.buyerKey}
         AND NOT EXISTS (SELECT 1 FROM invoice_links l WHERE l.platform = t.platform AND l.trade_id = t.trade_id AND l.basis = 'declared')`.execute(
       db,
     );
-    const byId = new Map(docs.rows.map((d) => [d.invoice_no, d]));
+    const byId = new Map(live.map((d) => [d.invoice_no, d]));
     const outcomes = matchDocuments(
-      docs.rows.map((d) => ({ id: d.invoice_no, atMs: d.issued_at.getTime(), amountFen: d.total_fen })),
+      live.map((d) => ({ id: d.invoice_no, atMs: d.issued_at.getTime(), amountFen: d.total_fen })),
       (doc) => {
         const inv = byId.get(doc.id)!;
         return trades.rows
@@ -122,7 +142,7 @@ export async function rematchInvoices(
           .map((t) => ({ key: t.trade_id, atMs: t.occurred_at.getTime(), amountFen: t.total_fen }));
       },
     );
-    await recordOutcomes(db, g.platform, 'invoice', outcomes, touched);
+    await recordOutcomes(db, g.platform, 'invoice', outcomes, allIds, touched);
   }
   return touched;
 }
@@ -132,9 +152,10 @@ async function recordOutcomes(
   platform: string,
   kind: 'payment' | 'invoice',
   outcomes: ReturnType<typeof matchDocuments>,
+  /** Every undeclared document of the group: their earlier ambiguity records are replaced. */
+  docs: readonly string[],
   touched: TradeKey[],
 ): Promise<void> {
-  const docs = outcomes.map((o) => o.document);
   await sql`DELETE FROM ambiguous_matches WHERE platform = ${platform} AND document_kind = ${kind}
             AND document_no = ANY(${docs}::text[])`.execute(db);
   const links = outcomes.flatMap((o) => (o.kind === 'linked' ? [o] : []));

@@ -160,6 +160,21 @@ const differencesSchema = z
       )
       .optional()
       .openapi({ description: 'Documents naming another party than the trade’s' }),
+    time: z
+      .array(
+        z.object({
+          flow: z.enum(['payment']),
+          document: z.string(),
+          paid_at: z.string(),
+          earliest: z.string(),
+          latest: z.string(),
+        }),
+      )
+      .optional()
+      .openapi({
+        description:
+          'Payments made outside the trade’s payment window (from 1 day before to 30 days after the trade)',
+      }),
   })
   .openapi('FlowDifferences');
 
@@ -252,7 +267,7 @@ export const tradeDetailSchema = tradeSummarySchema
     flows: flowsSchema,
     anomalies: z
       .array(anomalyRefSchema)
-      .openapi({ description: 'Findings that cite this trade (any status)' }),
+      .openapi({ description: 'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)' }),
   })
   .openapi('TradeDetail');
 
