@@ -51,7 +51,7 @@ export async function listAnomalies(db: Db, f: AnomalyFilters): Promise<AnomalyR
       ${f.division ? sql`AND ${inDivisions('a.division', f.division)}` : sql``}
       ${f.rule ? sql`AND a.rule = ${f.rule}` : sql``}
       ${f.severity ? sql`AND a.severity = ${f.severity}` : sql``}
-      ${f.status ? sql`AND a.status = ${f.status}` : sql``}
+      ${f.status ? sql`AND a.status = ${f.status}` : sql`AND a.status <> 'closed'`}
       ${f.party ? sql`AND a.party_key = ${f.party}` : sql``}
       ${f.period ? sql`AND a.period = ${f.period}` : sql``}
       ${f.beforeId !== undefined ? sql`AND a.id < ${f.beforeId}` : sql``}

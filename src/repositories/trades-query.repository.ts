@@ -411,6 +411,8 @@ const anomaliesCiting = compiledQuery((db, probe: string) =>
       'last_detected_at',
     ])
     .where('trades', '@>', sql<string>`${probe}::jsonb`)
+    // A closed finding is one the facts no longer support: not the trade's anomaly any more.
+    .where('status', '<>', 'closed')
     .orderBy('id'),
 );
 

@@ -159,5 +159,12 @@ describe('POST /v1/anomalies/{id}/review', () => {
     expect((await review(findingId, supervisor.token, { decision: 'confirmed', note: '晚了' })).status).toBe(
       409,
     );
+    // Closed findings leave the list and the trade's anomalies; `status=closed` still finds them.
+    const ids = async (q: string) =>
+      (await json(await get(`/v1/anomalies?${q}`, supervisor.token))).items.map((a: { id: string }) => a.id);
+    expect(await ids('rule=PRICE_DEVIATION')).not.toContain(findingId);
+    expect(await ids('rule=PRICE_DEVIATION&status=closed')).toContain(findingId);
+    const trade = await json(await get(`/v1/trades/${platform.code}:PRICE-1`, supervisor.token));
+    expect(trade.anomalies.map((a: { id: string }) => a.id)).not.toContain(findingId);
   });
 });

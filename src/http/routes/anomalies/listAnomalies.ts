@@ -49,7 +49,8 @@ export const listAnomaliesRoute = createRoute({
   summary: 'Findings of the rule engine within your districts, newest first',
   description:
     'A finding belongs to the district of its subject party; filters never widen your scope (a division outside it gives ' +
-    'an empty list). Closed findings (facts no longer support them) stay listed with `status: closed`.',
+    'an empty list). Closed findings (the facts no longer support them) are left out unless asked for with ' +
+      '`status=closed`.',
   security: [{ bearer: [] }],
   middleware: [requireRole(...ROLES_FOR.readRecords)] as const,
   request: { query: listAnomaliesQuery },
