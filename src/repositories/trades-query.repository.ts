@@ -420,3 +420,36 @@ const anomaliesCiting = compiledQuery((db, probe: string) =>
 export async function listTradeAnomalies(db: Db, ref: { platform: string; trade_id: string }) {
   return anomaliesCiting(db, JSON.stringify([{ platform: ref.platform, trade_id: ref.trade_id }]));
 }
+
+/** The allocation's result for a sale, per material stream of its seller (sale_results). */
+export async function listTradeSaleResults(db: Db, ref: { platform: string; trade_id: string }) {
+  const r = await sql<{
+    material: string;
+    quantity_g: bigint;
+    unsourced_g: bigint;
+    discrepancies: {
+      upstream: { platform: string; tradeId: string };
+      claimed_g: string;
+      granted_g: string;
+      reason: string;
+    }[];
+    declared: string[];
+  }>`
+    SELECT s.material, s.quantity_g, s.unsourced_g, s.discrepancies,
+           COALESCE((SELECT array_agg(DISTINCT a.purchase_platform || ':' || a.purchase_trade_id)
+                     FROM allocations a
+                     WHERE a.sale_platform = s.platform AND a.sale_trade_id = s.trade_id AND a.basis = 'declared'), '{}') AS declared
+    FROM sale_results s
+    WHERE s.platform = ${ref.platform} AND s.trade_id = ${ref.trade_id}
+    ORDER BY s.material`.execute(db);
+  return r.rows;
+}
+
+/** Undeclared documents whose tolerant matching found this trade among equally good candidates. */
+export async function listTradeAmbiguities(db: Db, ref: { platform: string; trade_id: string }) {
+  const r = await sql<{ document_kind: string; document_no: string; candidate_trade_ids: string[] }>`
+    SELECT document_kind, document_no, candidate_trade_ids FROM ambiguous_matches
+    WHERE platform = ${ref.platform} AND candidate_trade_ids @> ARRAY[${ref.trade_id}]::text[]
+    ORDER BY document_kind, document_no`.execute(db);
+  return r.rows;
+}

@@ -3,9 +3,11 @@ import { formatKg, formatMoney, formatQuantity, type QuantityUnit } from '../../
 import { parseTradeKey } from '../../../repositories/chains.repository';
 import {
   findTradeDetail,
+  listTradeAmbiguities,
   listTradeAnomalies,
   listTradeInvoices,
   listTradePayments,
+  listTradeSaleResults,
   listTradeVersions,
   listTradeWeighings,
 } from '../../../repositories/trades-query.repository';
@@ -224,6 +226,50 @@ const anomalyRefSchema = z
   })
   .openapi('TradeAnomaly');
 
+const allocationSchema = z
+  .object({
+    by_material: z.array(
+      z.object({
+        material: z.string().openapi({ example: 'FE_HEAVY' }),
+        quantity_kg: kgString('Quantity of the material sold'),
+        unsourced_kg: kgString(
+          'The part no earlier purchase of the seller covered (for a generator, its own scrap)',
+        ),
+        claim_discrepancies: z
+          .array(
+            z.object({
+              upstream: z.object({ platform: z.string(), trade_id: z.string() }),
+              claimed_kg: kgString('What the sale’s `upstream` claimed from that purchase'),
+              granted_kg: kgString('What the allocation could reserve'),
+              reason: z.enum(['not_a_purchase', 'later_purchase', 'exceeds_remaining']).openapi({
+                description:
+                  'not_a_purchase: not an earlier purchase of this material by the seller; later_purchase: made after ' +
+                  'the sale; exceeds_remaining: more than was left of it',
+              }),
+            }),
+          )
+          .openapi({ description: 'Declared provenance that was capped (DOMAIN.md 6)' }),
+      }),
+    ),
+  })
+  .nullable()
+  .openapi('TradeAllocation', {
+    description:
+      'How the sale was covered by the seller’s earlier purchases; null for a natural person’s sale (an origin in ' +
+      'itself) or before the allocation has run',
+  });
+
+const ambiguitySchema = z
+  .object({
+    kind: z.enum(['payment', 'invoice']),
+    number: z.string().openapi({ description: 'payment_id or invoice_no' }),
+    candidate_trade_ids: z.array(z.string()),
+  })
+  .openapi('TradeAmbiguousDocument', {
+    description:
+      'An undeclared document that matches this trade and others equally well: recorded, not linked (never guessed)',
+  });
+
 const versionSchema = z
   .object({
     version: z.number().int(),
@@ -265,9 +311,14 @@ export const tradeDetailSchema = tradeSummarySchema
     updated_at: timeString('When the current state was last written'),
     versions: z.array(versionSchema).openapi({ description: 'Every received version, oldest first' }),
     flows: flowsSchema,
+    allocation: allocationSchema,
+    ambiguous_documents: z.array(ambiguitySchema),
     anomalies: z
       .array(anomalyRefSchema)
-      .openapi({ description: 'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)' }),
+      .openapi({
+        description:
+          'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)',
+      }),
   })
   .openapi('TradeDetail');
 
@@ -366,6 +417,8 @@ export const getTradeRoute = createRoute({
               invoice: { status: 'missing', invoiced: '0.00', invoices: [] },
               differences: {},
             },
+            allocation: null,
+            ambiguous_documents: [],
             anomalies: [],
           },
         },
@@ -393,12 +446,14 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
     if (!t || !(canSee(scope, t.seller_division) || canSee(scope, t.buyer_division))) throw notFound(id);
     const ref = { platform: t.platform, trade_id: t.trade_id };
 
-    const [versions, payments, weighings, invoices, anomalies] = await Promise.all([
+    const [versions, payments, weighings, invoices, anomalies, saleResults, ambiguities] = await Promise.all([
       listTradeVersions(deps.db, ref),
       listTradePayments(deps.db, ref),
       listTradeWeighings(deps.db, ref),
       listTradeInvoices(deps.db, ref),
       listTradeAnomalies(deps.db, ref),
+      t.seller_kind === 'natural_person' ? Promise.resolve([]) : listTradeSaleResults(deps.db, ref),
+      listTradeAmbiguities(deps.db, ref),
     ]);
     const pii = piiPresenter(c, vault);
 
@@ -549,6 +604,12 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
         },
         differences,
       },
+      allocation: allocationOf(saleResults),
+      ambiguous_documents: ambiguities.map((a) => ({
+        kind: a.document_kind as 'payment' | 'invoice',
+        number: a.document_no,
+        candidate_trade_ids: a.candidate_trade_ids,
+      })),
       anomalies: anomalies.map((a) => ({
         id: a.id.toString(),
         rule: a.rule,
@@ -565,4 +626,33 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
     addAuditSubjects(c, { parties, trades: [t.id] });
     return c.json(body, 200);
   });
+}
+
+/**
+ * The sale's allocation per material. A multi-material sale's claims are offered to each of its
+ * material streams, so a claim on a purchase of another material shows as `not_a_purchase` in the
+ * streams it does not belong to: such an entry is left out when the claim was granted (a declared
+ * allocation) or judged otherwise in another material's stream.
+ */
+function allocationOf(rows: Awaited<ReturnType<typeof listTradeSaleResults>>): TradeDetail['allocation'] {
+  if (rows.length === 0) return null;
+  const key = (u: { platform: string; tradeId: string }) => `${u.platform}:${u.tradeId}`;
+  const placed = new Set(rows.flatMap((r) => r.declared));
+  for (const r of rows)
+    for (const d of r.discrepancies) if (d.reason !== 'not_a_purchase') placed.add(key(d.upstream));
+  return {
+    by_material: rows.map((r) => ({
+      material: r.material,
+      quantity_kg: formatKg(r.quantity_g),
+      unsourced_kg: formatKg(r.unsourced_g),
+      claim_discrepancies: r.discrepancies
+        .filter((d) => d.reason !== 'not_a_purchase' || !placed.has(key(d.upstream)))
+        .map((d) => ({
+          upstream: { platform: d.upstream.platform, trade_id: d.upstream.tradeId },
+          claimed_kg: formatKg(BigInt(d.claimed_g)),
+          granted_kg: formatKg(BigInt(d.granted_g)),
+          reason: d.reason as 'not_a_purchase' | 'later_purchase' | 'exceeds_remaining',
+        })),
+    })),
+  };
 }
