@@ -288,23 +288,31 @@ async function processInTransaction(
 
   // The data clock: the latest event time received from this platform.
   const latest = new Date(Math.max(...rows.map((r) => r.event_ts.getTime())));
-  const clock = await sql<{ data_clock: Date }>`
+  // With the clock before this batch (as of this statement's snapshot: if anything, earlier), so
+  // that a jump marks every month a time limit ripened in since.
+  const clock = await sql<{ data_clock: Date; previous: Date | null }>`
+    WITH old AS (SELECT data_clock FROM platform_clocks WHERE platform = ${platform})
     INSERT INTO platform_clocks AS c (platform, data_clock) VALUES (${platform}, ${latest})
     ON CONFLICT (platform) DO UPDATE SET data_clock = GREATEST(c.data_clock, excluded.data_clock), updated_at = now()
-    RETURNING data_clock`.execute(db);
-  const periods = await markPeriodsDirty(db, periodsAffected(times, clock.rows[0]!.data_clock.getTime()), {
-    // In the same statement: the events are marked processed, and this transaction commits
-    // without waiting for its WAL to reach the disk (synchronous_commit off, for this transaction
-    // only). Everything it writes is derived from rows already durable: if PostgreSQL crashed
-    // within the ~0.6 s before the WAL writer flushed it, the transaction is lost as a whole
-    // (never in part), its events are 'pending' again and the sweep hands them back. Any later
-    // transaction that read its rows and committed synchronously (an allocation) flushed it too,
-    // since WAL is flushed in order. Ingestion's commits, which answer 202, stay synchronous.
-    after: sql`UPDATE inbound_events
+    RETURNING data_clock, (SELECT data_clock FROM old) AS previous`.execute(db);
+  const { data_clock: now, previous } = clock.rows[0]!;
+  const periods = await markPeriodsDirty(
+    db,
+    periodsAffected(times, now.getTime(), previous?.getTime() ?? null),
+    {
+      // In the same statement: the events are marked processed, and this transaction commits
+      // without waiting for its WAL to reach the disk (synchronous_commit off, for this transaction
+      // only). Everything it writes is derived from rows already durable: if PostgreSQL crashed
+      // within the ~0.6 s before the WAL writer flushed it, the transaction is lost as a whole
+      // (never in part), its events are 'pending' again and the sweep hands them back. Any later
+      // transaction that read its rows and committed synchronously (an allocation) flushed it too,
+      // since WAL is flushed in order. Ingestion's commits, which answer 202, stay synchronous.
+      after: sql`UPDATE inbound_events
       SET state = 'processed', processed_at = ${new Date()}, attempts = attempts + 1, last_error = NULL
       WHERE platform = ${platform} AND event_id = ANY(${arrayLiteral(rows.map((r) => r.event_id))}::text[])
         AND set_config('synchronous_commit', 'off', true) = 'off'`,
-  });
+    },
+  );
 
   result.processed = rows.length;
   result.marks = marks;

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
-import { addMonths, periodOfMs } from '../domain/rules/types';
 import type { Logger } from '../log';
 import { markPeriodsDirty } from '../repositories/anomalies.repository';
 import type { EvaluationResult } from './engine';
+import { periodsRipening } from './periods';
 
 const MAX_ROUNDS = 10;
 
@@ -115,12 +115,14 @@ async function releasePeriod(db: Db, period: string): Promise<void> {
   await db.deleteFrom('rule_evaluation_claims').where('period', '=', period).execute();
 }
 
-/** Marks every platform's data-clock month and the month before (where 7/30-day limits ripen). */
+/**
+ * Marks, for every platform's data clock, the months where time limits ripen (periodsRipening:
+ * the same months processing marks as the clock advances), as a safety net.
+ */
 export async function tickDataClocks(db: Db): Promise<{ period: string; generation: bigint }[]> {
   const clocks = await db.selectFrom('platform_clocks').select('data_clock').execute();
-  const periods = clocks.flatMap((c) => {
-    const p = periodOfMs((c.data_clock as Date).getTime());
-    return [p, addMonths(p, -1)];
-  });
-  return markPeriodsDirty(db, periods);
+  return markPeriodsDirty(
+    db,
+    clocks.flatMap((c) => periodsRipening((c.data_clock as Date).getTime())),
+  );
 }
