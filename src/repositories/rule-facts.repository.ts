@@ -8,10 +8,12 @@ import type {
   InvoiceFact,
   PartyFact,
   PaymentFact,
+  PersonMonthFact,
   SaleResultFact,
   TradeFact,
   WeighingFact,
 } from '../domain/rules/facts';
+import { packTradeRefs } from '../domain/rules/facts';
 import { addMonths, DAY_MS, type PeriodWindow, periodWindow } from '../domain/rules/types';
 import type { Keyring } from '../security/keys';
 
@@ -33,10 +35,13 @@ export interface PeriodFacts {
   clocks: Map<string, number>;
   referencePrices: Map<string, bigint>;
   hazardous: Set<string>;
-  /** person → month → reverse-invoiced sales excl. VAT (net of red), 13 months to this one. */
-  reverseInvoiced: Map<string, Map<string, bigint>>;
-  /** person → month → sales excl. VAT, 7 months to this one. */
-  personSales: Map<string, Map<string, bigint>>;
+  /**
+   * person → month → reverse-invoiced sales excl. VAT (net of red), 13 months to this one, with
+   * the active trades of the invoices not reversed in full.
+   */
+  reverseInvoiced: Map<string, Map<string, PersonMonthFact>>;
+  /** person → month → sales excl. VAT, 7 months to this one, with those trades. */
+  personSales: Map<string, Map<string, PersonMonthFact>>;
 }
 
 interface TaxRow {
@@ -220,6 +225,16 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
       AS k(platform, invoice_no)
     JOIN invoice_links l ON l.platform = k.platform AND l.invoice_no = k.invoice_no
     JOIN trades t ON t.platform = l.platform AND t.trade_id = l.trade_id AND t.status = 'active'`.execute(db);
+  // Undeclared invoices whose candidate trades tied (recorded by matching, never guessed): the
+  // candidates still active.
+  const invoiceTies = await sql<{ platform: string; invoice_no: string; trade_id: string }>`
+    SELECT a.platform, a.document_no AS invoice_no, t.trade_id
+    FROM unnest(${invoiceRows.rows.map((i) => i.platform)}::text[], ${invoiceRows.rows.map((i) => i.invoice_no)}::text[])
+      AS k(platform, invoice_no)
+    JOIN ambiguous_matches a ON a.platform = k.platform AND a.document_kind = 'invoice' AND a.document_no = k.invoice_no
+    JOIN trades t ON t.platform = a.platform AND t.trade_id = ANY(a.candidate_trade_ids) AND t.status = 'active'`.execute(
+    db,
+  );
 
   const inMonth = tradeRows.rows.filter((t) => t.occurred_at >= start);
   const flowRows = await sql<{
@@ -281,23 +296,39 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
        AND p.platform = a.purchase_platform AND p.trade_id = a.purchase_trade_id
      WHERE a.sale_at >= ${start} AND a.sale_at < ${end}`.execute(db);
 
-  // Natural persons' monthly totals: reverse-invoiced (net of red) and all sales, excl. VAT.
+  // Natural persons' monthly totals: reverse-invoiced (net of red) and all sales, excl. VAT, each
+  // with the trades it comes from (packed as JSON text: see PersonMonthFact). A reverse invoice's
+  // trades are the active ones linked to it, unless red-letter invoices reversed it in full.
   const firstMonth = periodWindow(addMonths(period, -12));
-  const reverseRows = await sql<{ person: string; period: string; ex_fen: bigint }>`
-    SELECT i.seller_key AS person, to_char(i.issued_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period,
-           sum(i.total_ex_tax_fen + COALESCE((SELECT sum(r.total_ex_tax_fen) FROM invoices r
-                 WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0))::bigint AS ex_fen
-    FROM invoices i JOIN parties p ON p.party_key = i.seller_key AND p.kind = 'natural_person'
-    WHERE i.kind = 'reverse' AND i.issued_at >= ${new Date(firstMonth.startMs)} AND i.issued_at < ${end}
-    GROUP BY 1, 2`.execute(db);
+  const reverseRows = await sql<{ person: string; period: string; ex_fen: bigint; trades: string }>`
+    WITH inv AS (
+      SELECT i.platform, i.invoice_no, i.seller_key AS person,
+             to_char(i.issued_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period,
+             i.total_ex_tax_fen + COALESCE((SELECT sum(r.total_ex_tax_fen) FROM invoices r
+               WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0) AS ex_fen
+      FROM invoices i JOIN parties p ON p.party_key = i.seller_key AND p.kind = 'natural_person'
+      WHERE i.kind = 'reverse' AND i.issued_at >= ${new Date(firstMonth.startMs)} AND i.issued_at < ${end}
+    ), linked AS (
+      SELECT DISTINCT v.person, v.period, t.platform, t.trade_id
+      FROM inv v
+      JOIN invoice_links l ON l.platform = v.platform AND l.invoice_no = v.invoice_no
+      JOIN trades t ON t.platform = l.platform AND t.trade_id = l.trade_id AND t.status = 'active'
+      WHERE v.ex_fen > 0
+    )
+    SELECT s.person, s.period, s.ex_fen, COALESCE(r.trades, '[]') AS trades
+    FROM (SELECT person, period, sum(ex_fen)::bigint AS ex_fen FROM inv GROUP BY 1, 2) s
+    LEFT JOIN (SELECT person, period, json_agg(json_build_array(platform, trade_id))::text AS trades
+               FROM linked GROUP BY 1, 2) r ON r.person = s.person AND r.period = s.period`.execute(db);
   const salesFrom = periodWindow(addMonths(period, -6));
   const personTrades = await sql<{
     seller_key: string;
+    platform: string;
+    trade_id: string;
     occurred_at: Date;
     total_fen: bigint;
     tax_treatment: string;
   }>`
-    SELECT t.seller_key, t.occurred_at, t.total_fen, t.tax_treatment FROM trades t
+    SELECT t.seller_key, t.platform, t.trade_id, t.occurred_at, t.total_fen, t.tax_treatment FROM trades t
     WHERE t.status = 'active' AND t.seller_kind = 'natural_person'
       AND t.occurred_at >= ${new Date(salesFrom.startMs)} AND t.occurred_at < ${end}`.execute(db);
 
@@ -428,13 +459,18 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
   }));
   release(weighingRows.rows);
 
-  const linksByInvoice = new Map<string, { platform: string; tradeId: string }[]>();
-  for (const l of invoiceLinks.rows) {
-    const k = `${l.platform}:${l.invoice_no}`;
-    const list = linksByInvoice.get(k) ?? [];
-    if (list.length === 0) linksByInvoice.set(k, list);
-    list.push({ platform: I(l.platform), tradeId: I(l.trade_id) });
-  }
+  const byInvoice = (rows: readonly { platform: string; invoice_no: string; trade_id: string }[]) => {
+    const m = new Map<string, { platform: string; tradeId: string }[]>();
+    for (const l of rows) {
+      const k = `${l.platform}:${l.invoice_no}`;
+      const list = m.get(k) ?? [];
+      if (list.length === 0) m.set(k, list);
+      list.push({ platform: I(l.platform), tradeId: I(l.trade_id) });
+    }
+    return m;
+  };
+  const linksByInvoice = byInvoice(invoiceLinks.rows);
+  const tiesByInvoice = byInvoice(invoiceTies.rows);
   const sellerKinds = new Map<string, string>();
   if (invoiceRows.rows.length > 0) {
     const ks = [...new Set(invoiceRows.rows.flatMap((i) => (i.seller_key ? [i.seller_key] : [])))];
@@ -459,6 +495,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     totalExFen: i.total_ex_tax_fen,
     redExFen: i.red_ex_fen,
     linkedTrades: linksByInvoice.get(`${i.platform}:${i.invoice_no}`) ?? [],
+    ambiguousTrades: tiesByInvoice.get(`${i.platform}:${i.invoice_no}`) ?? [],
   }));
 
   const saleResults: SaleResultFact[] = saleRows.map((s) => ({
@@ -516,22 +553,38 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     ),
   );
 
-  const reverseInvoiced = new Map<string, Map<string, bigint>>();
+  const reverseInvoiced = new Map<string, Map<string, PersonMonthFact>>();
   for (const r of reverseRows.rows) {
-    const m = reverseInvoiced.get(r.person) ?? new Map<string, bigint>();
+    const m = reverseInvoiced.get(r.person) ?? new Map<string, PersonMonthFact>();
     if (m.size === 0) reverseInvoiced.set(r.person, m);
-    m.set(r.period, (m.get(r.period) ?? 0n) + r.ex_fen);
+    m.set(r.period, { exFen: r.ex_fen, trades: r.trades }); // one row per person and month
   }
-  const personSales = new Map<string, Map<string, bigint>>();
+  release(reverseRows.rows);
+  const sales = new Map<
+    string,
+    Map<string, { exFen: bigint; trades: { platform: string; tradeId: string }[] }>
+  >();
   for (const t of personTrades.rows) {
     const ms = t.occurred_at.getTime();
     const month = shanghaiDate(ms).slice(0, 7);
     const bp = levy(t.tax_treatment, shanghaiDate(ms));
     const ex = exTaxFromInclusive(t.total_fen, { basisPoints: bp });
-    const m = personSales.get(t.seller_key) ?? new Map<string, bigint>();
-    if (m.size === 0) personSales.set(t.seller_key, m);
-    m.set(month, (m.get(month) ?? 0n) + ex);
+    const m = sales.get(t.seller_key) ?? new Map();
+    if (m.size === 0) sales.set(t.seller_key, m);
+    const s = m.get(month) ?? { exFen: 0n, trades: [] };
+    if (s.trades.length === 0) m.set(month, s);
+    s.exFen += ex;
+    s.trades.push({ platform: t.platform, tradeId: t.trade_id });
   }
+  release(personTrades.rows);
+  const personSales = new Map<string, Map<string, PersonMonthFact>>();
+  for (const [person, months] of sales) {
+    personSales.set(
+      person,
+      new Map([...months].map(([month, s]) => [month, { exFen: s.exFen, trades: packTradeRefs(s.trades) }])),
+    );
+  }
+  sales.clear();
 
   return {
     window: w,

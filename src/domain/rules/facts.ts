@@ -90,7 +90,7 @@ export interface WeighingFact {
   grossG: bigint;
   netG: bigint;
   weighedMs: number;
-  /** The weighed trade's buyer, when the trade is known. */
+  /** The weighed trade's buyer; null when that trade is not active (cancelled, or not received yet). */
   buyerKey: string | null;
 }
 
@@ -107,6 +107,11 @@ export interface InvoiceFact {
   redExFen: bigint;
   /** Active trades it is linked to (declared or matched). */
   linkedTrades: readonly { platform: string; tradeId: string }[];
+  /**
+   * Active trades that tied as its match (`ambiguous_matches`): tolerant matching found several
+   * equally good ones and linked none, rather than guess.
+   */
+  ambiguousTrades: readonly { platform: string; tradeId: string }[];
 }
 
 export interface SaleResultFact {
@@ -125,4 +130,25 @@ export interface AllocationFact {
   sale: { platform: string; tradeId: string; atMs: number; quantityG: bigint; amountFen: bigint };
   purchase: { platform: string; tradeId: string; atMs: number; quantityG: bigint; amountFen: bigint };
   quantityG: bigint;
+}
+
+/**
+ * A natural person's total of one Asia/Shanghai month (fen, excl. VAT) and the trades it was
+ * computed from, for the person rules' findings. The trades are packed (packTradeRefs), one
+ * JSON text per person and month, and unpacked only for the few persons a rule reports: every
+ * natural person's trades of 13 months held as objects would add megabytes to each month's facts,
+ * and the rules workers' memory is what limits them (docs/benchmarks.md).
+ */
+export interface PersonMonthFact {
+  exFen: bigint;
+  trades: string;
+}
+
+/** Trade references packed as one JSON text of `[platform, trade_id]` pairs. */
+export function packTradeRefs(refs: readonly { platform: string; tradeId: string }[]): string {
+  return JSON.stringify(refs.map((r) => [r.platform, r.tradeId]));
+}
+
+export function unpackTradeRefs(packed: string): { platform: string; trade_id: string }[] {
+  return (JSON.parse(packed) as [string, string][]).map(([platform, trade_id]) => ({ platform, trade_id }));
 }

@@ -235,6 +235,10 @@ export function missingFlow(
   return out;
 }
 
+/**
+ * INVOICE_WITHOUT_TRADE (票货分离): a blue invoice, `grace_days` after issue on the data clock,
+ * matches no active trade — none linked (declared or matched) and none among tied candidates.
+ */
 export function invoiceWithoutTrade(
   w: PeriodWindow,
   invoices: readonly InvoiceFact[],
@@ -244,7 +248,9 @@ export function invoiceWithoutTrade(
   const out: Finding[] = [];
   for (const i of invoices) {
     if (i.kind === 'red' || periodOfMs(i.issuedMs) !== w.period) continue;
-    if (i.linkedTrades.length > 0) continue;
+    // Matching trades it has, even when they tied and none was linked (票货分离 is an invoice
+    // without goods, not one the matcher would not guess between).
+    if (i.linkedTrades.length > 0 || i.ambiguousTrades.length > 0) continue;
     if (i.totalExFen + i.redExFen <= 0n) continue; // fully reversed
     const clock = clockMs(i.platform);
     if (clock < i.issuedMs + p.grace_days * DAY_MS) continue;

@@ -93,8 +93,8 @@ export function priceDeviation(
 
 /**
  * DUPLICATE_DOCUMENT: one weighbridge ticket number at a site, one payment serial, or one invoice
- * number attached to different trades, within a platform or across platforms. Reported in the
- * month the document was last used, once per document.
+ * number attached to different active trades, within a platform or across platforms. Reported in
+ * the month the document was last used, once per document.
  */
 export function duplicateDocument(
   w: PeriodWindow,
@@ -133,7 +133,9 @@ export function duplicateDocument(
     }
   };
   collect(
-    weighings,
+    // Only weighings of active trades, as payments (not reversed) and invoices (links to active
+    // trades): a ticket re-sent under the trade that replaced a cancelled one is not a reuse.
+    weighings.filter((x) => x.buyerKey !== null),
     'weighing',
     (x) => `${x.siteCode}\u001f${x.ticketNo}`,
     (x) => x.ticketNo,

@@ -190,6 +190,7 @@ export function invoice(invoiceNo: string, over: Partial<InvoiceFact> & { issued
     totalExFen: yuan('21359.22'),
     redExFen: 0n,
     linkedTrades: [],
+    ambiguousTrades: [],
     ...over,
   };
 }

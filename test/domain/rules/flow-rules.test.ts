@@ -350,6 +350,14 @@ describe('INVOICE_WITHOUT_TRADE', () => {
     expect(run(ISSUED + 30 * DAY_MS, { linkedTrades: [{ platform: PLATFORM, tradeId: 'T1' }] })).toEqual([]);
   });
 
+  it('an invoice whose matching tied between trades (linked to none) matches trades: nothing', () => {
+    const tied = [
+      { platform: PLATFORM, tradeId: 'T1' },
+      { platform: PLATFORM, tradeId: 'T2' },
+    ];
+    expect(run(ISSUED + 30 * DAY_MS, { ambiguousTrades: tied })).toEqual([]);
+  });
+
   it('red invoices and fully reversed blue ones are nothing; a partly reversed one still fires', () => {
     expect(run(ISSUED + 30 * DAY_MS, { kind: 'red', totalExFen: -yuan('21359.22') })).toEqual([]);
     expect(run(ISSUED + 30 * DAY_MS, { redExFen: -yuan('21359.22') })).toEqual([]);

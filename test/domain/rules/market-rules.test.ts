@@ -171,6 +171,23 @@ describe('DUPLICATE_DOCUMENT', () => {
     });
   });
 
+  it('a ticket re-sent under the trade that replaced a cancelled one is not a duplicate', () => {
+    // The facts give a weighing of a trade that is not active no buyer (rule-facts.repository).
+    const ws = [
+      weighing('W1', { weighedMs: cst(2026, 10, 3), ticketNo: 'TK1', tradeId: 'T0', buyerKey: null }),
+      weighing('W2', { weighedMs: cst(2026, 10, 4), ticketNo: 'TK1', tradeId: 'T1' }),
+    ];
+    expect(run(ws)).toEqual([]);
+    // Reused again on another active trade, it is one: the cancelled trade is not among them.
+    const again = [...ws, weighing('W3', { weighedMs: cst(2026, 10, 5), ticketNo: 'TK1', tradeId: 'T2' })];
+    const [f, ...rest] = run(again);
+    expect(rest).toEqual([]);
+    expect([subject(f!).trades, f!.evidence.records]).toEqual([
+      [`${PLATFORM}:T1`, `${PLATFORM}:T2`],
+      [`${PLATFORM}:W2`, `${PLATFORM}:W3`],
+    ]);
+  });
+
   it('the same ticket number at two sites is two tickets', () => {
     const ws = [
       weighing('W1', { weighedMs: AT, ticketNo: 'TK1', tradeId: 'T1', siteCode: 'S1' }),
