@@ -65,15 +65,25 @@ export function fundsRoundTrip(
   const out: Finding[] = [];
   const live = payments.filter((x) => !x.reversed);
   const byPayerAccount = new Map<string, PaymentFact[]>();
-  for (const x of live) {
-    const list = byPayerAccount.get(x.payerAccount) ?? [];
-    if (list.length === 0) byPayerAccount.set(x.payerAccount, list);
+  const byPayerKey = new Map<string, PaymentFact[]>();
+  const add = (m: Map<string, PaymentFact[]>, k: string, x: PaymentFact) => {
+    const list = m.get(k) ?? [];
+    if (list.length === 0) m.set(k, list);
     list.push(x);
+  };
+  for (const x of live) {
+    add(byPayerAccount, x.payerAccount, x);
+    if (x.payerKey !== null) add(byPayerKey, x.payerKey, x);
   }
   const seen = new Set<string>();
   for (const out1 of live) {
-    // The return: paid from the account out1 paid into, back to out1's payer.
-    for (const back of byPayerAccount.get(out1.payeeAccount) ?? []) {
+    // The return: paid from Y's account — the one out1 paid into, or another in Y's name (the
+    // payer party is Y) — back to out1's payer.
+    const fromY = new Set([
+      ...(byPayerAccount.get(out1.payeeAccount) ?? []),
+      ...(out1.payeeKey !== null ? (byPayerKey.get(out1.payeeKey) ?? []) : []),
+    ]);
+    for (const back of fromY) {
       if (periodOfMs(back.paidMs) !== w.period) continue;
       const toX =
         back.payeeAccount === out1.payerAccount ||

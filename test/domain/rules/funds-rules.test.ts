@@ -158,9 +158,15 @@ describe('FUNDS_ROUND_TRIP', () => {
     expect(fundsRoundTrip(W, [out, back(OUT, '100000.00')], P)).toEqual([]);
   });
 
-  it('from another account of Y is nothing; to another account of X (by party key) fires', () => {
+  it('from another account of Y, or to another account of X (by party key), fires; a stranger is nothing', () => {
     const otherY = { ...Y, account: 'acct-y2' };
-    expect(fundsRoundTrip(W, [out, back(cst(2026, 10, 20), '60000.00', { payer: otherY })], P)).toEqual([]);
+    expect(fundsRoundTrip(W, [out, back(cst(2026, 10, 20), '60000.00', { payer: otherY })], P)).toHaveLength(
+      1,
+    );
+    const strangerPays = { key: 'Z', name: '企业Z', account: 'acct-z' };
+    expect(fundsRoundTrip(W, [out, back(cst(2026, 10, 20), '60000.00', { payer: strangerPays })], P)).toEqual(
+      [],
+    );
     const otherX = { ...X, account: 'acct-x2' };
     expect(fundsRoundTrip(W, [out, back(cst(2026, 10, 20), '60000.00', { payee: otherX })], P)).toHaveLength(
       1,
