@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import { maskAccountNo } from '../domain/ids';
 import { exTaxFromInclusive } from '../domain/money';
@@ -8,13 +8,11 @@ import type {
   InvoiceFact,
   PartyFact,
   PaymentFact,
-  PersonMonthFact,
   SaleResultFact,
   TradeFact,
   WeighingFact,
 } from '../domain/rules/facts';
-import { packTradeRefs } from '../domain/rules/facts';
-import { addMonths, DAY_MS, type PeriodWindow, periodWindow } from '../domain/rules/types';
+import { addMonths, DAY_MS, type Finding, type PeriodWindow, periodWindow } from '../domain/rules/types';
 import type { Keyring } from '../security/keys';
 
 /** Everything the rules read for one period, loaded with a fixed number of queries. */
@@ -35,13 +33,10 @@ export interface PeriodFacts {
   clocks: Map<string, number>;
   referencePrices: Map<string, bigint>;
   hazardous: Set<string>;
-  /**
-   * person → month → reverse-invoiced sales excl. VAT (net of red), 13 months to this one, with
-   * the active trades of the invoices not reversed in full.
-   */
-  reverseInvoiced: Map<string, Map<string, PersonMonthFact>>;
-  /** person → month → sales excl. VAT, 7 months to this one, with those trades. */
-  personSales: Map<string, Map<string, PersonMonthFact>>;
+  /** person → month → reverse-invoiced sales excl. VAT (net of red), 13 months to this one. */
+  reverseInvoiced: Map<string, Map<string, bigint>>;
+  /** person → month → sales excl. VAT, 7 months to this one. */
+  personSales: Map<string, Map<string, bigint>>;
 }
 
 interface TaxRow {
@@ -296,39 +291,23 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
        AND p.platform = a.purchase_platform AND p.trade_id = a.purchase_trade_id
      WHERE a.sale_at >= ${start} AND a.sale_at < ${end}`.execute(db);
 
-  // Natural persons' monthly totals: reverse-invoiced (net of red) and all sales, excl. VAT, each
-  // with the trades it comes from (packed as JSON text: see PersonMonthFact). A reverse invoice's
-  // trades are the active ones linked to it, unless red-letter invoices reversed it in full.
+  // Natural persons' monthly totals: reverse-invoiced (net of red) and all sales, excl. VAT.
   const firstMonth = periodWindow(addMonths(period, -12));
-  const reverseRows = await sql<{ person: string; period: string; ex_fen: bigint; trades: string }>`
-    WITH inv AS (
-      SELECT i.platform, i.invoice_no, i.seller_key AS person,
-             to_char(i.issued_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period,
-             i.total_ex_tax_fen + COALESCE((SELECT sum(r.total_ex_tax_fen) FROM invoices r
-               WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0) AS ex_fen
-      FROM invoices i JOIN parties p ON p.party_key = i.seller_key AND p.kind = 'natural_person'
-      WHERE i.kind = 'reverse' AND i.issued_at >= ${new Date(firstMonth.startMs)} AND i.issued_at < ${end}
-    ), linked AS (
-      SELECT DISTINCT v.person, v.period, t.platform, t.trade_id
-      FROM inv v
-      JOIN invoice_links l ON l.platform = v.platform AND l.invoice_no = v.invoice_no
-      JOIN trades t ON t.platform = l.platform AND t.trade_id = l.trade_id AND t.status = 'active'
-      WHERE v.ex_fen > 0
-    )
-    SELECT s.person, s.period, s.ex_fen, COALESCE(r.trades, '[]') AS trades
-    FROM (SELECT person, period, sum(ex_fen)::bigint AS ex_fen FROM inv GROUP BY 1, 2) s
-    LEFT JOIN (SELECT person, period, json_agg(json_build_array(platform, trade_id))::text AS trades
-               FROM linked GROUP BY 1, 2) r ON r.person = s.person AND r.period = s.period`.execute(db);
+  const reverseRows = await sql<{ person: string; period: string; ex_fen: bigint }>`
+    SELECT i.seller_key AS person, to_char(i.issued_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period,
+           sum(i.total_ex_tax_fen + COALESCE((SELECT sum(r.total_ex_tax_fen) FROM invoices r
+                 WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0))::bigint AS ex_fen
+    FROM invoices i JOIN parties p ON p.party_key = i.seller_key AND p.kind = 'natural_person'
+    WHERE i.kind = 'reverse' AND i.issued_at >= ${new Date(firstMonth.startMs)} AND i.issued_at < ${end}
+    GROUP BY 1, 2`.execute(db);
   const salesFrom = periodWindow(addMonths(period, -6));
   const personTrades = await sql<{
     seller_key: string;
-    platform: string;
-    trade_id: string;
     occurred_at: Date;
     total_fen: bigint;
     tax_treatment: string;
   }>`
-    SELECT t.seller_key, t.platform, t.trade_id, t.occurred_at, t.total_fen, t.tax_treatment FROM trades t
+    SELECT t.seller_key, t.occurred_at, t.total_fen, t.tax_treatment FROM trades t
     WHERE t.status = 'active' AND t.seller_kind = 'natural_person'
       AND t.occurred_at >= ${new Date(salesFrom.startMs)} AND t.occurred_at < ${end}`.execute(db);
 
@@ -553,38 +532,22 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     ),
   );
 
-  const reverseInvoiced = new Map<string, Map<string, PersonMonthFact>>();
+  const reverseInvoiced = new Map<string, Map<string, bigint>>();
   for (const r of reverseRows.rows) {
-    const m = reverseInvoiced.get(r.person) ?? new Map<string, PersonMonthFact>();
+    const m = reverseInvoiced.get(r.person) ?? new Map<string, bigint>();
     if (m.size === 0) reverseInvoiced.set(r.person, m);
-    m.set(r.period, { exFen: r.ex_fen, trades: r.trades }); // one row per person and month
+    m.set(r.period, (m.get(r.period) ?? 0n) + r.ex_fen);
   }
-  release(reverseRows.rows);
-  const sales = new Map<
-    string,
-    Map<string, { exFen: bigint; trades: { platform: string; tradeId: string }[] }>
-  >();
+  const personSales = new Map<string, Map<string, bigint>>();
   for (const t of personTrades.rows) {
     const ms = t.occurred_at.getTime();
     const month = shanghaiDate(ms).slice(0, 7);
     const bp = levy(t.tax_treatment, shanghaiDate(ms));
     const ex = exTaxFromInclusive(t.total_fen, { basisPoints: bp });
-    const m = sales.get(t.seller_key) ?? new Map();
-    if (m.size === 0) sales.set(t.seller_key, m);
-    const s = m.get(month) ?? { exFen: 0n, trades: [] };
-    if (s.trades.length === 0) m.set(month, s);
-    s.exFen += ex;
-    s.trades.push({ platform: t.platform, tradeId: t.trade_id });
+    const m = personSales.get(t.seller_key) ?? new Map<string, bigint>();
+    if (m.size === 0) personSales.set(t.seller_key, m);
+    m.set(month, (m.get(month) ?? 0n) + ex);
   }
-  release(personTrades.rows);
-  const personSales = new Map<string, Map<string, PersonMonthFact>>();
-  for (const [person, months] of sales) {
-    personSales.set(
-      person,
-      new Map([...months].map(([month, s]) => [month, { exFen: s.exFen, trades: packTradeRefs(s.trades) }])),
-    );
-  }
-  sales.clear();
 
   return {
     window: w,
@@ -602,4 +565,34 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     reverseInvoiced,
     personSales,
   };
+}
+
+/**
+ * The trades a person finding cites (Finding.tradesFrom), ordered by (platform, trade id): the
+ * person's active trades linked to their reverse invoices issued in the given months and not
+ * reversed in full, or the person's active sales of those months.
+ */
+export async function personFindingTrades(
+  db: Db,
+  from: NonNullable<Finding['tradesFrom']>,
+): Promise<{ platform: string; trade_id: string }[]> {
+  const month = (col: RawBuilder<unknown>) => sql`to_char(${col} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')`;
+  if (from.periods.length === 0) return [];
+  const r =
+    from.source === 'sales'
+      ? await sql<{ platform: string; trade_id: string }>`
+          SELECT t.platform, t.trade_id FROM trades t
+          WHERE t.seller_key = ${from.person} AND t.status = 'active'
+            AND ${month(sql`t.occurred_at`)} = ANY(${from.periods}::text[])
+          ORDER BY t.platform COLLATE "C", t.trade_id COLLATE "C"`.execute(db)
+      : await sql<{ platform: string; trade_id: string }>`
+          SELECT DISTINCT t.platform COLLATE "C" AS platform, t.trade_id COLLATE "C" AS trade_id FROM trades t
+          JOIN invoice_links l ON l.platform = t.platform AND l.trade_id = t.trade_id
+          JOIN invoices i ON i.platform = l.platform AND i.invoice_no = l.invoice_no AND i.kind = 'reverse'
+          WHERE t.seller_key = ${from.person} AND t.status = 'active'
+            AND ${month(sql`i.issued_at`)} = ANY(${from.periods}::text[])
+            AND i.total_ex_tax_fen + COALESCE((SELECT sum(r.total_ex_tax_fen) FROM invoices r
+                  WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0) > 0
+          ORDER BY 1, 2`.execute(db);
+  return r.rows;
 }

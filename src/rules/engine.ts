@@ -15,7 +15,7 @@ import {
   tradeIds,
   updateFinding,
 } from '../repositories/anomalies.repository';
-import { loadPeriodFacts } from '../repositories/rule-facts.repository';
+import { loadPeriodFacts, personFindingTrades } from '../repositories/rule-facts.repository';
 import type { Keyring } from '../security/keys';
 import { RULES } from './registry';
 
@@ -72,6 +72,11 @@ export async function evaluatePeriod(
       }
     }
 
+    // The trades person findings cite are read for those persons only (see Finding.tradesFrom).
+    for (const p of produced) {
+      const from = p.finding.tradesFrom;
+      if (from) p.finding.trades = [...p.finding.trades, ...(await personFindingTrades(trx, from))];
+    }
     const ids = await tradeIds(
       trx,
       produced.flatMap((p) => p.finding.trades),

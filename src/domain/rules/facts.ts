@@ -131,24 +131,3 @@ export interface AllocationFact {
   purchase: { platform: string; tradeId: string; atMs: number; quantityG: bigint; amountFen: bigint };
   quantityG: bigint;
 }
-
-/**
- * A natural person's total of one Asia/Shanghai month (fen, excl. VAT) and the trades it was
- * computed from, for the person rules' findings. The trades are packed (packTradeRefs), one
- * JSON text per person and month, and unpacked only for the few persons a rule reports: every
- * natural person's trades of 13 months held as objects would add megabytes to each month's facts,
- * and the rules workers' memory is what limits them (docs/benchmarks.md).
- */
-export interface PersonMonthFact {
-  exFen: bigint;
-  trades: string;
-}
-
-/** Trade references packed as one JSON text of `[platform, trade_id]` pairs. */
-export function packTradeRefs(refs: readonly { platform: string; tradeId: string }[]): string {
-  return JSON.stringify(refs.map((r) => [r.platform, r.tradeId]));
-}
-
-export function unpackTradeRefs(packed: string): { platform: string; trade_id: string }[] {
-  return (JSON.parse(packed) as [string, string][]).map(([platform, trade_id]) => ({ platform, trade_id }));
-}

@@ -1,6 +1,5 @@
 import { formatMoney } from '../money';
-import { type PersonMonthFact, unpackTradeRefs } from './facts';
-import { addMonths, type Finding, type PeriodWindow, ratio, type TradeRefOut } from './types';
+import { addMonths, type Finding, type PeriodWindow, ratio } from './types';
 
 /** Rules on natural persons' sales over rolling months (Asia/Shanghai calendar months). */
 
@@ -16,25 +15,14 @@ export interface IncomeSplittingParams {
   window_months: number;
 }
 
-/** person key → period → total in fen (excl. VAT) and the trades it was computed from */
-export type MonthlyTotals = ReadonlyMap<string, ReadonlyMap<string, PersonMonthFact>>;
+/** person key → period → fen (excl. VAT) */
+export type MonthlyTotals = ReadonlyMap<string, ReadonlyMap<string, bigint>>;
 
-const sumWindow = (months: ReadonlyMap<string, PersonMonthFact>, end: string, length: number) => {
+const sumWindow = (months: ReadonlyMap<string, bigint>, end: string, length: number) => {
   let s = 0n;
-  for (let i = 0; i < length; i++) s += months.get(addMonths(end, -i))?.exFen ?? 0n;
+  for (let i = 0; i < length; i++) s += months.get(addMonths(end, -i)) ?? 0n;
   return s;
 };
-
-/** The trades of the given months, each once, by platform and trade id (code-unit order). */
-function tradesOf(months: ReadonlyMap<string, PersonMonthFact>, periods: readonly string[]): TradeRefOut[] {
-  const byKey = new Map<string, TradeRefOut>();
-  for (const p of periods) {
-    const m = months.get(p);
-    if (m) for (const t of unpackTradeRefs(m.trades)) byKey.set(`${t.platform}\u001f${t.trade_id}`, t);
-  }
-  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
-  return [...byKey.values()].sort((a, b) => cmp(a.platform, b.platform) || cmp(a.trade_id, b.trade_id));
-}
 
 /** The `length` months ending with `end`, oldest first. */
 const monthsEnding = (end: string, length: number) =>
@@ -43,8 +31,8 @@ const monthsEnding = (end: string, length: number) =>
 /**
  * REVERSE_INVOICE_LIMIT: a person's reverse-invoiced sales excl. VAT over the 12 months ending in
  * this month pass 80% (medium) or 100% (high) of the ¥5,000,000 limit. Reported in the month the
- * level is first reached (the window ending the month before was below it), with the trades of
- * the reverse invoices counted in those 12 months.
+ * level is first reached (the window ending the month before was below it), citing the trades
+ * of the reverse invoices counted (`tradesFrom`).
  */
 export function reverseInvoiceLimit(
   w: PeriodWindow,
@@ -68,7 +56,9 @@ export function reverseInvoiceLimit(
       severity: l === 2 ? 'high' : 'medium',
       partyKey: person,
       period: w.period,
-      trades: tradesOf(months, monthsEnding(w.period, 12)),
+      trades: [],
+      // The trades of the reverse invoices counted: read by the engine for this person only.
+      tradesFrom: { source: 'reverse_invoices', person, periods: monthsEnding(w.period, 12) },
       documents: [],
       summaryZh: `${name} 近12个月反向开票销售额（不含税）¥${formatMoney(now)}，达到限额 ¥${formatMoney(limit)} 的 ${ratio(now * 100n, limit)}%`,
       summaryEn: `${name}: reverse-invoiced sales excl. VAT over 12 months reached ¥${formatMoney(now)}, ${ratio(now * 100n, limit)}% of the ¥${formatMoney(limit)} limit`,
@@ -89,7 +79,8 @@ export function reverseInvoiceLimit(
  * INCOME_SPLITTING: a person's monthly sales excl. VAT fall in [band_low, band_high) in at least
  * `min_months` of `window_months` consecutive months — just under the monthly exemption.
  * Reported in the month that completes the pattern (this month is in the band and the window
- * ending the month before did not yet satisfy it), with the trades of the window's months in the band.
+ * ending the month before did not yet satisfy it), citing the sales of the months in the band
+ * (`tradesFrom`).
  */
 export function incomeSplitting(
   w: PeriodWindow,
@@ -99,8 +90,8 @@ export function incomeSplitting(
 ): Finding[] {
   const lo = BigInt(p.band_low_fen);
   const hi = BigInt(p.band_high_fen);
-  const inBand = (m: PersonMonthFact | undefined) => m !== undefined && m.exFen >= lo && m.exFen < hi;
-  const countIn = (months: ReadonlyMap<string, PersonMonthFact>, end: string) => {
+  const inBand = (v: bigint | undefined) => v !== undefined && v >= lo && v < hi;
+  const countIn = (months: ReadonlyMap<string, bigint>, end: string) => {
     let n = 0;
     for (let i = 0; i < p.window_months; i++) if (inBand(months.get(addMonths(end, -i)))) n++;
     return n;
@@ -118,15 +109,14 @@ export function incomeSplitting(
       severity: 'medium',
       partyKey: person,
       period: w.period,
-      trades: tradesOf(
-        months,
-        window.filter((m) => inBand(months.get(m))),
-      ),
+      trades: [],
+      // The sales of the months in the band: read by the engine for this person only.
+      tradesFrom: { source: 'sales', person, periods: window.filter((m) => inBand(months.get(m))) },
       documents: [],
       summaryZh: `${name} 在连续 ${p.window_months} 个月中有 ${n} 个月销售额（不含税）落在 ¥${formatMoney(lo)}–¥${formatMoney(hi)} 之间，紧贴免税额度（拆分收入嫌疑）`,
       summaryEn: `${name}: monthly sales excl. VAT fell in [¥${formatMoney(lo)}, ¥${formatMoney(hi)}) in ${n} of ${p.window_months} consecutive months, just under the exemption`,
       evidence: {
-        months: Object.fromEntries(window.map((m) => [m, formatMoney(months.get(m)?.exFen ?? 0n)])),
+        months: Object.fromEntries(window.map((m) => [m, formatMoney(months.get(m) ?? 0n)])),
         months_in_band: n,
         band: [formatMoney(lo), formatMoney(hi)],
         min_months: p.min_months,

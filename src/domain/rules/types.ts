@@ -52,6 +52,13 @@ export interface Finding {
   summaryEn: string;
   /** The numbers that triggered it, and the thresholds they were compared with. */
   evidence: Record<string, unknown>;
+  /**
+   * Supporting trades the facts do not carry, for the engine to add to `trades`: a natural
+   * person's trades of some months, either the ones linked to their reverse invoices (not
+   * reversed in full) or all their sales. The person rules' facts are monthly totals of every
+   * person; the trades behind them are read only for the few persons a rule reports.
+   */
+  tradesFrom?: { source: 'reverse_invoices' | 'sales'; person: string; periods: string[] };
 }
 
 /** The period being evaluated: [start, end) in UTC instants of the Asia/Shanghai month. */

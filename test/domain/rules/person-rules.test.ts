@@ -1,28 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { packTradeRefs } from '../../../src/domain/rules/facts';
 import { incomeSplitting, reverseInvoiceLimit } from '../../../src/domain/rules/person-rules';
 import { addMonths, periodWindow } from '../../../src/domain/rules/types';
-import { PLATFORM, subject, yuan } from './builders';
+import { subject, yuan } from './builders';
 
 /** Natural persons' rolling-month rules (DOMAIN.md section 7); totals are excl. VAT, in fen. */
 const W = periodWindow('2026-10');
 const names = new Map([['P', '张三']]);
-/** Person P's monthly totals; a month's trades, when given, as `[fen, ['T1', …]]` (platform jmrr). */
-const totals = (months: Record<string, bigint | [bigint, string[]]>) =>
-  new Map([
-    [
-      'P',
-      new Map(
-        Object.entries(months).map(([m, v]) => {
-          const [exFen, ids] = typeof v === 'bigint' ? [v, []] : v;
-          return [
-            m,
-            { exFen, trades: packTradeRefs(ids.map((tradeId) => ({ platform: PLATFORM, tradeId }))) },
-          ];
-        }),
-      ),
-    ],
-  ]);
+const totals = (months: Record<string, bigint>) => new Map([['P', new Map(Object.entries(months))]]);
 
 describe('REVERSE_INVOICE_LIMIT', () => {
   const P = { limit_fen: 500_000_000, medium_basis_points: 8_000 };
@@ -53,6 +37,25 @@ describe('REVERSE_INVOICE_LIMIT', () => {
       share: '0.8000',
       medium_share: '0.8000',
     });
+    // Its trades are the person's reverse invoices' of the 12 months, read by the engine.
+    expect(f!.tradesFrom).toEqual({
+      source: 'reverse_invoices',
+      person: 'P',
+      periods: [
+        '2025-11',
+        '2025-12',
+        '2026-01',
+        '2026-02',
+        '2026-03',
+        '2026-04',
+        '2026-05',
+        '2026-06',
+        '2026-07',
+        '2026-08',
+        '2026-09',
+        '2026-10',
+      ],
+    });
   });
 
   it('exactly 80% is nothing', () => {
@@ -79,46 +82,6 @@ describe('REVERSE_INVOICE_LIMIT', () => {
 
   it('a level already reached in the window before is not reported again', () => {
     expect(reverseInvoiceLimit(W, year('10000.00', 410_000_000n), names, P)).toEqual([]);
-  });
-
-  it('lists the trades of the 12 months counted, each once, by platform then trade id', () => {
-    const month = (exFen: bigint, refs: [string, string][]) => ({
-      exFen,
-      trades: packTradeRefs(refs.map(([platform, tradeId]) => ({ platform, tradeId }))),
-    });
-    const t = new Map([
-      [
-        'P',
-        new Map([
-          ['2025-10', month(100_000_000n, [['jmrr', 'T0']])], // 12 months back: outside the window
-          [
-            '2025-11',
-            month(100_000_000n, [
-              ['jmrr', 'T9'],
-              ['other', 'T1'],
-            ]),
-          ],
-          ['2026-09', month(0n, [])],
-          [
-            '2026-10',
-            month(310_000_000n, [
-              ['jmrr', 'T10'],
-              ['jmrr', 'T2'],
-              ['jmrr', 'T9'], // named again (one trade, two reverse invoices)
-            ]),
-          ],
-        ]),
-      ],
-    ]);
-    const [f, ...rest] = reverseInvoiceLimit(W, t, names, P);
-    expect(rest).toEqual([]);
-    expect(subject(f!)).toEqual({
-      rule: 'REVERSE_INVOICE_LIMIT',
-      severity: 'medium',
-      party: 'P',
-      period: '2026-10',
-      trades: ['jmrr:T10', 'jmrr:T2', 'jmrr:T9', 'other:T1'],
-    });
   });
 });
 
@@ -155,6 +118,12 @@ describe('INCOME_SPLITTING', () => {
       band: ['95000.00', '100000.00'],
       min_months: 3,
     });
+    // Its trades are the person's sales of the months in the band, read by the engine.
+    expect(f!.tradesFrom).toEqual({
+      source: 'sales',
+      person: 'P',
+      periods: ['2026-08', '2026-09', '2026-10'],
+    });
   });
 
   it('¥100,000.00 is out of the band, ¥94,999.99 too', () => {
@@ -166,29 +135,6 @@ describe('INCOME_SPLITTING', () => {
   it('the months need not be adjacent, but must lie within 6 consecutive months', () => {
     expect(run({ '2026-05': '96000.00', '2026-07': '96000.00', '2026-10': '96000.00' })).toHaveLength(1);
     expect(run({ '2026-04': '96000.00', '2026-07': '96000.00', '2026-10': '96000.00' })).toEqual([]);
-  });
-
-  it('lists the trades of the months in the band within the window, by platform then trade id', () => {
-    const [f] = incomeSplitting(
-      W,
-      totals({
-        '2026-03': [yuan('96000.00'), ['T-MAR']], // in the band, but before the 6 months
-        '2026-05': [yuan('0.00'), []],
-        '2026-06': [yuan('95000.00'), ['T-JUN']],
-        '2026-07': [yuan('120000.00'), ['T-JUL']], // in the window, above the band
-        '2026-08': [yuan('96000.00'), ['T-AUG-2', 'T-AUG-10']],
-        '2026-09': [yuan('94999.99'), ['T-SEP']], // just below the band
-        '2026-10': [yuan('99999.99'), ['T-OCT']],
-      }),
-      names,
-      P,
-    );
-    expect(subject(f!).trades).toEqual([
-      `${PLATFORM}:T-AUG-10`,
-      `${PLATFORM}:T-AUG-2`,
-      `${PLATFORM}:T-JUN`,
-      `${PLATFORM}:T-OCT`,
-    ]);
   });
 
   it('not again the month after the pattern was complete', () => {
