@@ -28,7 +28,13 @@ import {
 } from './documents';
 import { prepareFlows } from './flows';
 import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
-import { applyRegistrations, PartyCollector, placePersons, type Registration } from './parties';
+import {
+  applyRegistrations,
+  PartyCollector,
+  placePersons,
+  type Registration,
+  refreshPartyDivisions,
+} from './parties';
 import {
   applyTradeVersions,
   markStreamsDirty,
@@ -243,7 +249,7 @@ async function processInTransaction(
   if (inv.originals.length > 0) effects.push(await effectsOfReversedInvoices(db, inv.originals));
   const registered = await applyRegistrations(db, registrations);
   const tradeResult = await applyTradeVersions(db, tradeVersions);
-  if (registered.length > 0) await refreshTradeDivisions(db, registered);
+  await refreshPartyDivisions(db, registered);
   await placePersons(
     db,
     tradeVersions.flatMap((v) =>
@@ -355,18 +361,6 @@ function recordTime(type: string, data: unknown, eventTs: Date): number {
       // A cancellation names no time of its own: its trade's periods are marked by the stream change.
       return eventTs.getTime();
   }
-}
-
-/** A registration can move an enterprise to another division: trades carry it for scoping. */
-async function refreshTradeDivisions(db: Db, usccs: readonly string[]): Promise<void> {
-  await sql`UPDATE trades t SET seller_division = p.division FROM parties p
-            WHERE p.party_key = t.seller_key AND p.party_key = ANY(${usccs}::text[]) AND t.seller_division <> p.division`.execute(
-    db,
-  );
-  await sql`UPDATE trades t SET buyer_division = p.division FROM parties p
-            WHERE p.party_key = t.buyer_key AND p.party_key = ANY(${usccs}::text[]) AND t.buyer_division <> p.division`.execute(
-    db,
-  );
 }
 
 async function recordFailure(

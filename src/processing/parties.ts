@@ -205,14 +205,26 @@ export async function placePersons(db: Db, candidates: readonly PlacementCandida
     WHERE p.party_key = c.seller_key AND (p.placed_by IS NULL OR c.basis COLLATE "C" < p.placed_by)
     RETURNING p.party_key`.execute(db);
   const keys = moved.rows.map((r) => r.party_key);
-  if (keys.length === 0) return [];
+  await refreshPartyDivisions(db, keys);
+  return keys;
+}
+
+/**
+ * After parties moved to another division (a registration, a person placed by an earlier sale):
+ * their trades' seller and buyer divisions (trade scoping) and their findings' division follow.
+ */
+export async function refreshPartyDivisions(db: Db, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
   await sql`UPDATE trades t SET seller_division = p.division FROM parties p
             WHERE p.party_key = t.seller_key AND t.seller_key = ANY(${keys}::text[]) AND t.seller_division <> p.division`.execute(
+    db,
+  );
+  await sql`UPDATE trades t SET buyer_division = p.division FROM parties p
+            WHERE p.party_key = t.buyer_key AND t.buyer_key = ANY(${keys}::text[]) AND t.buyer_division <> p.division`.execute(
     db,
   );
   await sql`UPDATE anomalies a SET division = p.division FROM parties p
             WHERE p.party_key = a.party_key AND a.party_key = ANY(${keys}::text[]) AND a.division <> p.division`.execute(
     db,
   );
-  return keys;
 }

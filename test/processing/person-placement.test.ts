@@ -133,6 +133,56 @@ describe('natural persons with an id number from outside Jiangmen', () => {
     expect(results).toEqual(['440703', '440703', '440703']);
   });
 
+  it('an enterprise registered in another division than its USCC says takes its trades and findings along', async () => {
+    const platform = await ctx.addPlatform();
+    const S = enterprise('改址回收站', '440703'); // USCC positions 3–8: 440703
+    const L = person('本地卖家', '440703');
+    await push(ctx, platform, sale('R1', L, S, '2026-10-03T10:00:00+08:00'));
+    await ctx.rt.db
+      .insertInto('anomalies')
+      .values({
+        rule: 'UNSOURCED_SALE',
+        dedupe_key: '2026-10|test',
+        rule_version: 1,
+        severity: 'high',
+        party_key: S.uscc,
+        division: '440703',
+        period: '2026-10',
+        trades: '[]',
+        documents: '[]',
+        summary_zh: '测试',
+        summary_en: 'test',
+        evidence: '{}',
+        fingerprint: 'test',
+      })
+      .execute();
+    await push(
+      ctx,
+      platform,
+      envelope('party.registered', {
+        uscc: S.uscc,
+        name: S.name,
+        division: '440705',
+        taxpayer_kind: 'general',
+        established_on: '2020-01-01',
+        roles: ['recycler'],
+      }),
+    );
+    const t = await ctx.rt.db
+      .selectFrom('trades')
+      .select('buyer_division')
+      .where('platform', '=', platform.code)
+      .where('trade_id', '=', 'R1')
+      .executeTakeFirstOrThrow();
+    expect(t.buyer_division).toBe('440705');
+    const f = await ctx.rt.db
+      .selectFrom('anomalies')
+      .select('division')
+      .where('party_key', '=', S.uscc)
+      .executeTakeFirstOrThrow();
+    expect(f.division).toBe('440705');
+  });
+
   it('a person with a Jiangmen id number keeps it, wherever they sell', async () => {
     const platform = await ctx.addPlatform();
     const L = person('本地卖家', '440781');
