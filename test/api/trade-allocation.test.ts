@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, person, tradeOf } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 import { buildQueryApp, getAs, push } from './query-app';
 
@@ -23,27 +23,14 @@ const A = person('甲', '440703');
 const B = person('乙', '440703');
 
 type Line = [material: string, kg: string, price: string, amount: string];
-function trade(id: string, seller: object, buyer: object, at: string, lines: Line[], upstream?: object[]) {
-  const total = lines.reduce((s, l) => s + Math.round(Number(l[3]) * 100), 0);
-  return envelope('trade.created', {
-    trade_id: id,
-    version: 1,
-    occurred_at: at,
-    seller,
-    buyer,
-    site: { code: 'S1', division: '440703' },
-    lines: lines.map(([material, quantity, unit_price, amount]) => ({
-      material,
-      quantity,
-      unit: 'kg',
-      unit_price,
-      amount,
-    })),
-    total_amount: (total / 100).toFixed(2),
-    tax_treatment: (seller as { kind: string }).kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
-    ...(upstream ? { upstream } : {}),
-  });
-}
+const trade = (
+  id: string,
+  seller: typeof A | typeof R,
+  buyer: typeof R,
+  at: string,
+  lines: Line[],
+  upstream?: object[],
+) => tradeOf(id, seller, buyer, at, lines, { upstream });
 
 beforeAll(async () => {
   ctx = await createTestContext();

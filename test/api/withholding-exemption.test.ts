@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, person, tradeOf } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 import { buildQueryApp, getAs, push } from './query-app';
 
@@ -20,19 +20,8 @@ const S2 = enterprise('江海乙回收站', '440704');
 const P = person('两站卖家甲', '440703');
 const Q = person('两站卖家乙', '440703');
 
-function sale(id: string, seller: typeof P, buyer: typeof S1, at: string, kg: string, amount: string) {
-  return envelope('trade.created', {
-    trade_id: id,
-    version: 1,
-    occurred_at: at,
-    seller,
-    buyer,
-    site: { code: 'S', division: buyer.uscc.slice(2, 8) },
-    lines: [{ material: 'CU', quantity: kg, unit: 'kg', unit_price: '60.00', amount }],
-    total_amount: amount,
-    tax_treatment: 'reverse_invoice',
-  });
-}
+const sale = (id: string, seller: typeof P, buyer: typeof S1, at: string, kg: string, amount: string) =>
+  tradeOf(id, seller, buyer, at, [['CU', kg, '60.00', amount]]);
 
 beforeAll(async () => {
   ctx = await createTestContext();

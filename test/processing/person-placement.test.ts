@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQueryApp, getAs, push } from '../api/query-app';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, person, tradeOf } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 
 // A seller whose id number is from outside Jiangmen (here Beijing, 110105) is placed in the
@@ -18,19 +18,8 @@ let city: TestOfficer;
 const S703 = enterprise('蓬江回收站', '440703');
 const S705 = enterprise('新会回收站', '440705');
 
-function sale(id: string, seller: ReturnType<typeof person>, buyer: typeof S703, at: string) {
-  return envelope('trade.created', {
-    trade_id: id,
-    version: 1,
-    occurred_at: at,
-    seller,
-    buyer,
-    site: { code: 'S1', division: buyer.uscc.slice(2, 8) },
-    lines: [{ material: 'FE_HEAVY', quantity: '100', unit: 'kg', unit_price: '2.20', amount: '220.00' }],
-    total_amount: '220.00',
-    tax_treatment: 'reverse_invoice',
-  });
-}
+const sale = (id: string, seller: ReturnType<typeof person>, buyer: typeof S703, at: string) =>
+  tradeOf(id, seller, buyer, at, [['FE_HEAVY', '100', '2.20', '220.00']]);
 
 async function personOf(tradeId: string, platform: string) {
   const t = await ctx.rt.db

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope } from '../support/factories';
+import { enterprise, envelope, tradeOf } from '../support/factories';
 import { drain } from '../support/pipeline';
 
 // Documents that cover several trades, and documents withdrawn by a reversal, worked by hand.
@@ -18,17 +18,7 @@ beforeAll(async () => {
 afterAll(async () => ctx.close());
 
 const trade = (id: string, material: string, t: string, price: string, amount: string) =>
-  envelope('trade.created', {
-    trade_id: id,
-    version: 1,
-    occurred_at: '2026-10-02T10:00:00+08:00',
-    seller: E,
-    buyer: M,
-    site: { code: 'S1', division: '440704' },
-    lines: [{ material, quantity: t, unit: 't', unit_price: price, amount }],
-    total_amount: amount,
-    tax_treatment: 'simple_3',
-  });
+  tradeOf(id, E, M, '2026-10-02T10:00:00+08:00', [[material, t, price, amount]], { unit: 't' });
 const T1 = trade('T1', 'FE_HEAVY', '10', '2200.00', '22000.00');
 const T2 = trade('T2', 'FE_HEAVY', '10', '2000.00', '20000.00');
 const T3 = trade('T3', 'CU', '1', '60000.00', '60000.00');

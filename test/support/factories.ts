@@ -43,6 +43,42 @@ export function tradeCreated(over: Record<string, unknown> = {}) {
   });
 }
 
+type AnyParty = ReturnType<typeof enterprise> | ReturnType<typeof person>;
+
+/**
+ * A `trade.created` of the given lines — `[material, quantity, unit_price, amount]`, quantities in
+ * `unit` (kg unless said) — totalled; sold at a site in the buyer's division; reverse-invoiced
+ * when a natural person sells, else `simple_3`, unless `treatment` says.
+ */
+export function tradeOf(
+  id: string,
+  seller: AnyParty,
+  buyer: ReturnType<typeof enterprise>,
+  at: string,
+  lines: [material: string, quantity: string, unitPrice: string, amount: string][],
+  opts: { unit?: 't' | 'kg'; treatment?: string; upstream?: object[] } = {},
+) {
+  const totalFen = lines.reduce((s, l) => s + BigInt(l[3].replace('.', '')), 0n);
+  return envelope('trade.created', {
+    trade_id: id,
+    version: 1,
+    occurred_at: at,
+    seller,
+    buyer,
+    site: { code: 'S1', division: buyer.uscc.slice(2, 8) },
+    lines: lines.map(([material, quantity, unit_price, amount]) => ({
+      material,
+      quantity,
+      unit: opts.unit ?? 'kg',
+      unit_price,
+      amount,
+    })),
+    total_amount: `${totalFen / 100n}.${(totalFen % 100n).toString().padStart(2, '0')}`,
+    tax_treatment: opts.treatment ?? (seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3'),
+    ...(opts.upstream ? { upstream: opts.upstream } : {}),
+  });
+}
+
 export function paymentMade(over: Record<string, unknown> = {}) {
   return envelope('payment.made', {
     payment_id: uid('P'),
@@ -110,8 +146,6 @@ export function partyRegistered(over: Record<string, unknown> = {}) {
     ...over,
   });
 }
-
-type AnyParty = ReturnType<typeof enterprise> | ReturnType<typeof person>;
 
 /** A payment of one declared trade, between the parties' own accounts (payer account fixed). */
 export function paymentFor(
