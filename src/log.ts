@@ -25,12 +25,19 @@ const REDACT = [
   '*.masterKey',
 ];
 
+/**
+ * JSON lines on stdout for the servers; on stderr for the command line (`role: 'cli'`), whose
+ * stdout carries only the one JSON object a script reads (CONTRACT.md 4).
+ */
 export function createLogger(level = 'info', base: Record<string, unknown> = {}): Logger {
-  return pino({
-    level,
-    base: { service: 'retrace', ...base },
-    redact: { paths: REDACT, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  return pino(
+    {
+      level,
+      base: { service: 'retrace', ...base },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    base.role === 'cli' ? pino.destination({ dest: 2, sync: true }) : undefined,
+  );
 }

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { reportCommand, reportsCommand } from '../../src/cli/report';
 import { produceDemoReports } from '../../src/reports/demo';
@@ -39,6 +41,40 @@ async function run(fn: () => Promise<void>): Promise<AnyJson> {
   }
   return JSON.parse(writes.join(''));
 }
+
+describe('retrace report, as a process', () => {
+  it('prints one JSON object on stdout even with logging on: the log lines go to stderr', async () => {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/main.ts',
+        'report',
+        '--kind',
+        'monthly_anomalies',
+        '--division',
+        '440704',
+        '--period',
+        '2026-08',
+      ],
+      {
+        env: {
+          ...process.env,
+          NODE_ENV: 'test',
+          DATABASE_URL: ctx.databaseUrl,
+          REDIS_URL: ctx.rt.config.redisUrl,
+          REDIS_PREFIX: ctx.redisPrefix,
+          RETRACE_MASTER_KEY: ctx.rt.config.masterKey!.toString('base64'),
+          RETRACE_DATA_DIR: dataDir,
+          LOG_LEVEL: 'info',
+        },
+      },
+    );
+    expect(JSON.parse(stdout)).toMatchObject({ division: '440704', period: '2026-08', status: 'done' });
+    expect(stderr).toContain('report produced');
+  }, 60_000);
+});
 
 describe('retrace report', () => {
   it('produces the report now and prints its id and file paths; the files are the stored bytes', async () => {
