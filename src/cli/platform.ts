@@ -59,7 +59,7 @@ export async function platformCommand(
     case 'enable': {
       const ok = await setPlatformStatus(rt.db, code, sub === 'disable' ? 'disabled' : 'enabled');
       if (!ok) throw new UsageError(`no platform ${code}`);
-      say(`platform ${code} ${sub}d (API processes pick it up within 5 s)`);
+      say(`platform ${code} ${sub}d (running API processes are notified)`);
       printJson({ code, status: sub === 'disable' ? 'disabled' : 'enabled' });
       return;
     }

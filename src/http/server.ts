@@ -26,6 +26,7 @@ export async function runApi(rt: Runtime): Promise<void> {
     log: rt.log,
   });
   const tokenChanges = new TokenRevocations(rt.config.databaseUrl, rt.log);
+  tokenChanges.onPlatformChange(() => ingest.platforms.clear());
   await tokenChanges.start();
   const app = createApp({
     db: rt.db,

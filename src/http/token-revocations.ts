@@ -1,12 +1,15 @@
 import pg from 'pg';
 import type { Logger } from '../log';
 import { OFFICER_TOKENS_CHANNEL } from '../repositories/officers.repository';
+import { PLATFORMS_CHANNEL } from '../repositories/platforms.repository';
 
 /**
- * Tells an API process at once when officer tokens change elsewhere. `rotateOfficerToken` and
+ * Tells an API process at once when officer tokens or platforms change elsewhere. `rotateOfficerToken` and
  * `setOfficerStatus` (src/repositories/officers.repository.ts) send a PostgreSQL NOTIFY on
  * OFFICER_TOKENS_CHANNEL inside their transaction, so it is delivered when they commit; each API
- * process LISTENs on its own connection and empties its token cache (src/http/auth.ts).
+ * process LISTENs on its own connection and empties its token cache (src/http/auth.ts). The
+ * platform commands (src/repositories/platforms.repository.ts) notify PLATFORMS_CHANNEL the same
+ * way, and the ingest's platform cache empties (src/ingest/platform-cache.ts).
  *
  * While the connection is down nothing would be heard, so `listening` is false and the cache
  * must not be used: every request asks the database, as it would without a cache. On reconnect
@@ -15,6 +18,7 @@ import { OFFICER_TOKENS_CHANNEL } from '../repositories/officers.repository';
 export class TokenRevocations {
   private client: pg.Client | null = null;
   private readonly subscribers = new Set<() => void>();
+  private readonly platformSubscribers = new Set<() => void>();
   private retry: NodeJS.Timeout | null = null;
   private closed = false;
   private _listening = false;
@@ -34,6 +38,12 @@ export class TokenRevocations {
   onChange(fn: () => void): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
+  }
+
+  /** Calls `fn` on every platform change, and whenever listening stops or starts again. */
+  onPlatformChange(fn: () => void): () => void {
+    this.platformSubscribers.add(fn);
+    return () => this.platformSubscribers.delete(fn);
   }
 
   /** Connects and listens; resolves once listening (or after the first failure, retrying behind). */
@@ -69,11 +79,12 @@ export class TokenRevocations {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (n) => {
-      if (n.channel === OFFICER_TOKENS_CHANNEL) this.notify();
+      if (n.channel === OFFICER_TOKENS_CHANNEL) for (const fn of this.subscribers) fn();
+      else if (n.channel === PLATFORMS_CHANNEL) for (const fn of this.platformSubscribers) fn();
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${OFFICER_TOKENS_CHANNEL}`);
+      await client.query(`LISTEN ${OFFICER_TOKENS_CHANNEL}; LISTEN ${PLATFORMS_CHANNEL}`);
     } catch (err) {
       client.end().catch(() => undefined);
       if (!this.closed) {
@@ -105,7 +116,9 @@ export class TokenRevocations {
     this.notify();
   }
 
+  /** Both edges of listening: every cache empties (a change may have gone unheard). */
   private notify(): void {
     for (const fn of this.subscribers) fn();
+    for (const fn of this.platformSubscribers) fn();
   }
 }

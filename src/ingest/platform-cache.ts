@@ -10,9 +10,11 @@ export interface ActivePlatform {
 }
 
 /**
- * Platforms and their decrypted secrets, cached per process for `ttlMs` (default 5 s): a disabled
- * platform or a new secret takes effect on every API process within that time. Unknown codes
- * are cached too, so unauthenticated traffic cannot hammer the database.
+ * Platforms and their decrypted secrets, cached per process for `ttlMs` (default 5 s). The
+ * platform commands notify every API process when they commit (PLATFORMS_CHANNEL), and `clear`
+ * empties the cache then: a new platform, a rotated secret or a disabled platform takes effect at
+ * once; the TTL only bounds a notification lost in between. Unknown codes are cached too, so
+ * unauthenticated traffic cannot hammer the database.
  */
 export class PlatformCache {
   private readonly entries = new Map<string, { value: ActivePlatform | null; at: number }>();
@@ -22,6 +24,11 @@ export class PlatformCache {
     private readonly keyring: Keyring,
     private readonly ttlMs = 5_000,
   ) {}
+
+  /** Forgets every platform (a platform changed elsewhere). */
+  clear(): void {
+    this.entries.clear();
+  }
 
   async get(code: string): Promise<ActivePlatform | null> {
     // A string that cannot be a platform code (U+0000, say, which PostgreSQL refuses) is no platform.

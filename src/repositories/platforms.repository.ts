@@ -1,7 +1,18 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database';
 
 /** A platform code: a lowercase letter, then 1–31 of a-z, 0-9, "_" and "-". */
 export const PLATFORM_CODE = /^[a-z][a-z0-9_-]{1,31}$/;
+
+/**
+ * NOTIFY channel for platform changes (added, secrets, status): API processes empty their platform
+ * cache when they hear it (src/ingest/platform-cache.ts, src/http/token-revocations.ts). Sent
+ * inside the changing transaction, so PostgreSQL delivers it exactly when the change commits.
+ */
+export const PLATFORMS_CHANNEL = 'retrace_platforms';
+
+const notifyPlatformChanged = (db: Db, code: string) =>
+  sql`SELECT pg_notify(${PLATFORMS_CHANNEL}, ${code})`.execute(db);
 
 export interface PlatformRow {
   code: string;
@@ -50,6 +61,7 @@ export async function insertPlatform(
       .insertInto('platform_secrets')
       .values({ platform: p.code, secret_no: 1, secret_enc: p.secretEnc })
       .execute();
+    await notifyPlatformChanged(trx, p.code);
     return true;
   });
 }
@@ -74,6 +86,7 @@ export async function addPlatformSecret(db: Db, code: string, secretEnc: Buffer)
       .insertInto('platform_secrets')
       .values({ platform: code, secret_no: next, secret_enc: secretEnc })
       .execute();
+    await notifyPlatformChanged(trx, code);
     return next;
   });
 }
@@ -89,12 +102,15 @@ export async function revokeOldSecrets(db: Db, code: string, keep = 1): Promise<
     .execute();
   const revoke = active.slice(keep).map((s) => s.secret_no);
   if (revoke.length === 0) return 0;
-  await db
-    .updateTable('platform_secrets')
-    .set({ revoked_at: new Date() })
-    .where('platform', '=', code)
-    .where('secret_no', 'in', revoke)
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('platform_secrets')
+      .set({ revoked_at: new Date() })
+      .where('platform', '=', code)
+      .where('secret_no', 'in', revoke)
+      .execute();
+    await notifyPlatformChanged(trx, code);
+  });
   return revoke.length;
 }
 
@@ -103,12 +119,16 @@ export async function setPlatformStatus(
   code: string,
   status: 'enabled' | 'disabled',
 ): Promise<boolean> {
-  const r = await db
-    .updateTable('platforms')
-    .set({ status, disabled_at: status === 'disabled' ? new Date() : null })
-    .where('code', '=', code)
-    .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('platforms')
+      .set({ status, disabled_at: status === 'disabled' ? new Date() : null })
+      .where('code', '=', code)
+      .executeTakeFirst();
+    if (r.numUpdatedRows === 0n) return false;
+    await notifyPlatformChanged(trx, code);
+    return true;
+  });
 }
 
 export async function listPlatforms(db: Db) {
