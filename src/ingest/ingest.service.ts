@@ -206,7 +206,6 @@ export class IngestService {
     receivedAt: Date,
   ): Promise<BatchResult> {
     const batchId = headers.id ?? '';
-    if (!isUtf8(raw)) throw new ProblemError('malformed', 'The batch is not valid UTF-8.');
     // Lines are cut from the body's bytes, so each line's stored bytes are a view of the body, not
     // a copy. A byte order mark at the start belongs to no line (as when decoding the whole text).
     const first = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
@@ -234,10 +233,20 @@ export class IngestService {
       const start = i === 0 ? first : ends[i - 1]! + 1;
       let end = ends[i]!;
       if (end > start && raw[end - 1] === 0x0d) end--;
-      const lineText = raw.toString('utf8', start, end);
-      if (lineText.trim() === '') continue;
       const lineNo = i + 1;
       const lineRaw = raw.subarray(start, end);
+      // Validation is line by line (CONTRACT.md 1.2), UTF-8 too: a bad byte rejects its line only.
+      // (A newline byte never occurs inside a UTF-8 sequence, so the lines were cut right.)
+      if (!isUtf8(lineRaw)) {
+        const e = { pointer: '', message: 'the line is not valid UTF-8' };
+        results.push({ line: lineNo, id: null, status: 'rejected', errors: [e] });
+        rejected.push(
+          this.batchReject(platform, null, batchId, lineNo, receivedAt, [e], lineRaw, sha256(lineRaw)),
+        );
+        continue;
+      }
+      const lineText = raw.toString('utf8', start, end);
+      if (lineText.trim() === '') continue;
       // Each line is parsed once: its id and its event come from the same JSON value.
       let value: unknown;
       try {

@@ -189,17 +189,33 @@ describe('batch bytes', () => {
     expect(batch.line_count).toBe(5);
   });
 
-  it('invalid UTF-8 anywhere is a 400 and nothing is stored', async () => {
+  it('invalid UTF-8 rejects its own line only: the others are stored, its bytes are quarantined', async () => {
     const p = await ctx.addPlatform();
+    const bad = Buffer.from([0x7b, 0xc3, 0x28, 0x7d]);
     const body = Buffer.concat([
       Buffer.from(`${lineOf(uid('ev_'), tradeCreated())}\n`),
-      Buffer.from([0xc3, 0x28, 0x0a]),
+      bad,
+      Buffer.from(`\n${lineOf(uid('ev_'), tradeCreated())}\n`),
     ]);
     const batchId = uid('batch_');
     const res = await send(p, body, batchId);
-    expect(res.status).toBe(400);
-    expect(res.headers.get('content-type')).toContain('application/problem+json');
-    expect((await storedLines(batchId)).size).toBe(0);
+    expect(res.status).toBe(200);
+    const out = await json(res);
+    expect(out).toMatchObject({ accepted: 2, duplicates: 0, rejected: 1 });
+    expect(out.results[1]).toEqual({
+      line: 2,
+      id: null,
+      status: 'rejected',
+      errors: [{ pointer: '', message: 'the line is not valid UTF-8' }],
+    });
+    expect((await storedLines(batchId)).size).toBe(2);
+    const q = await ctx.rt.db
+      .selectFrom('quarantined_events')
+      .select(['batch_line', 'raw_body'])
+      .where('batch_id', '=', batchId)
+      .execute();
+    expect(q.map((r) => r.batch_line)).toEqual([2]);
+    expect(ctx.rt.keyring.decryptBytes('event-bodies', q[0]!.raw_body).equals(bad)).toBe(true);
   });
 });
 
