@@ -1,5 +1,5 @@
 import { isValidDivision } from '../domain/ids';
-import { SCHEDULED_DIVISIONS } from '../reports/labels';
+import { isReportablePeriod, isReportDivision, SCHEDULED_DIVISIONS } from '../reports/labels';
 import { shanghaiIso } from '../reports/monthly-anomalies';
 import { type ProducedReport, produceReportNow } from '../reports/report.service';
 import { lastClosedPeriod } from '../reports/schedule';
@@ -40,12 +40,12 @@ function summary(r: ProducedReport) {
 export async function reportCommand(rt: Runtime, flags: ReportFlags): Promise<void> {
   if (flags.kind !== 'monthly_anomalies')
     throw new UsageError(`${REPORT_USAGE}\n  (--kind: monthly_anomalies)`);
-  if (!flags.division || !isValidDivision(flags.division))
+  if (!flags.division || !isValidDivision(flags.division) || !isReportDivision(flags.division))
     throw new UsageError(
-      `${REPORT_USAGE}\n  (--division: a 6-digit division code, e.g. 440703; 440700 = all of Jiangmen)`,
+      `${REPORT_USAGE}\n  (--division: 440700 = all of Jiangmen, or one of its districts, e.g. 440703)`,
     );
-  if (!flags.period || !PERIOD.test(flags.period))
-    throw new UsageError(`${REPORT_USAGE}\n  (--period: YYYY-MM, 2000-01 … 2099-12)`);
+  if (!flags.period || !PERIOD.test(flags.period) || !isReportablePeriod(flags.period))
+    throw new UsageError(`${REPORT_USAGE}\n  (--period: YYYY-MM, not after the current month)`);
   say(`producing monthly_anomalies ${flags.division} ${flags.period}`);
   const r = await produceReportNow(
     { db: rt.db, dataDir: rt.config.dataDir, log: rt.log },

@@ -66,3 +66,15 @@ export function divisionLabel(code: string): { code: string; name_zh: string; na
 
 /** The divisions the monthly schedule reports on: all of Jiangmen (440700) and its seven districts. */
 export const SCHEDULED_DIVISIONS: readonly string[] = JIANGMEN_DIVISIONS.map((d) => d.code);
+
+/** A division a report can be on: Jiangmen (440700) or one of its seven districts. */
+export const isReportDivision = (code: string): boolean => SCHEDULED_DIVISIONS.includes(code);
+
+/**
+ * A month a report can be on: not after the current Asia/Shanghai month (a month still running
+ * can be reported so far; the schedule reports it once closed).
+ */
+export function isReportablePeriod(period: string, nowMs = Date.now()): boolean {
+  const current = new Date(nowMs + 8 * 3_600_000).toISOString().slice(0, 7);
+  return period <= current;
+}

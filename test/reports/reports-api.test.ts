@@ -115,11 +115,13 @@ describe('POST /v1/reports', () => {
   });
 
   it('a division outside your divisions is 404 (no existence oracle), 440700 included for a district', async () => {
-    for (const d of ['440703', '440700', '440100']) {
+    for (const d of ['440703', '440700']) {
       const res = await post(oct(d), sup705.token);
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
     }
+    // Not a division of Jiangmen at all: a bad request, whoever asks (a fact, not an oracle).
+    expect((await post(oct('440100'), sup705.token)).status).toBe(400);
     expect((await post(oct('440700'), sup703.token)).status).toBe(404);
   });
 
@@ -134,6 +136,9 @@ describe('POST /v1/reports', () => {
       [{ ...oct('440703'), period: '2026-13' }, '/period'],
       [{ ...oct('440703'), period: '2026-1' }, '/period'],
       [{ ...oct('440703'), period: '9999-12' }, '/period'],
+      [{ ...oct('440703'), period: '2099-12' }, '/period'], // after the current month
+      [{ ...oct('440703'), division: '440799' }, '/division'], // no such district of Jiangmen
+      [{ ...oct('440703'), division: '440103' }, '/division'], // Guangzhou
       [{ ...oct('440703'), period: '2026-10\n' }, '/period'],
       [{ ...oct('440703'), period: ['2026-10'] }, '/period'],
       [{ ...oct('440703'), division: 'x'.repeat(100_000) }, '/division'],

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { isValidDivision } from '../../../domain/ids';
+import { isReportablePeriod, isReportDivision } from '../../../reports/labels';
 import { requestReport } from '../../../reports/report.service';
 import { listReportFiles } from '../../../repositories/reports.repository';
 import type { App } from '../../app';
@@ -15,6 +16,7 @@ export const createReportBody = z
     division: z
       .string({ error: 'must be a 6-digit division code, e.g. "440703"' })
       .refine(isValidDivision, 'must be a 6-digit division code below province level, e.g. "440703"')
+      .refine(isReportDivision, 'must be 440700 (all of Jiangmen) or one of its districts')
       .openapi({
         description: 'The division reported on (440700 = all of Jiangmen); it must be within your divisions',
         example: '440703',
@@ -22,7 +24,11 @@ export const createReportBody = z
     period: z
       .string({ error: 'must be a period "YYYY-MM"' })
       .regex(PERIOD_RE, 'must be a period "YYYY-MM" between 2000-01 and 2099-12')
-      .openapi({ description: 'An Asia/Shanghai calendar month', example: '2026-10' }),
+      .refine((p) => isReportablePeriod(p), 'must not be after the current month (Asia/Shanghai)')
+      .openapi({
+        description: 'An Asia/Shanghai calendar month, not after the current one',
+        example: '2026-10',
+      }),
   })
   .openapi('CreateReport');
 
