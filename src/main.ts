@@ -42,44 +42,85 @@ RETRACE_MASTER_KEY (see README.md).`;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * How many positional words each command takes, its own name included (`officer add <login>`: 3).
+ * More is a mistake to report, not to ignore: `--divisions 440703, 440704` would otherwise drop a
+ * division silently.
+ */
+function maxPositionals(command: string, sub: string | undefined): number {
+  switch (command) {
+    case 'migrate':
+    case 'simulate':
+    case 'report':
+      return 1;
+    case 'chain':
+    case 'serve':
+    case 'audit':
+    case 'reports':
+      return 2;
+    case 'platform':
+    case 'officer':
+      return sub === 'list' ? 2 : 3;
+    case 'quarantine':
+      return sub === 'replay' ? 3 : 2;
+    case 'dead-letters':
+      return sub === 'retry' ? 3 : 2;
+    case 'rules':
+      return sub === 'set' ? 3 : 2;
+    default:
+      return Number.POSITIVE_INFINITY; // an unknown command is reported as such
+  }
+}
+
+/** Flags as parseArgs reads them, strict: an unknown flag, or a value missing, is a usage error. */
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+}
+
+const FLAGS = {
+  name: { type: 'string' },
+  'rate-limit': { type: 'string' },
+  platform: { type: 'string' },
+  all: { type: 'boolean' },
+  limit: { type: 'string' },
+  role: { type: 'string' },
+  divisions: { type: 'string' },
+  pii: { type: 'boolean' },
+  direction: { type: 'string' },
+  depth: { type: 'string' },
+  url: { type: 'string' },
+  secret: { type: 'string' },
+  seed: { type: 'string' },
+  months: { type: 'string' },
+  scale: { type: 'string' },
+  start: { type: 'string' },
+  concurrency: { type: 'string' },
+  progress: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  rule: { type: 'string' },
+  params: { type: 'string' },
+  disable: { type: 'boolean' },
+  note: { type: 'string' },
+  kind: { type: 'string' },
+  division: { type: 'string' },
+  period: { type: 'string' },
+  processes: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    options: {
-      name: { type: 'string' },
-      'rate-limit': { type: 'string' },
-      platform: { type: 'string' },
-      all: { type: 'boolean' },
-      limit: { type: 'string' },
-      role: { type: 'string' },
-      divisions: { type: 'string' },
-      pii: { type: 'boolean' },
-      direction: { type: 'string' },
-      depth: { type: 'string' },
-      url: { type: 'string' },
-      secret: { type: 'string' },
-      seed: { type: 'string' },
-      months: { type: 'string' },
-      scale: { type: 'string' },
-      start: { type: 'string' },
-      concurrency: { type: 'string' },
-      progress: { type: 'boolean' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      rule: { type: 'string' },
-      params: { type: 'string' },
-      disable: { type: 'boolean' },
-      note: { type: 'string' },
-      kind: { type: 'string' },
-      division: { type: 'string' },
-      period: { type: 'string' },
-      processes: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { positionals, values } = parseFlags(argv);
   const [command, ...rest] = positionals;
+  if (command && positionals.length > maxPositionals(command, rest[0])) {
+    throw new UsageError(
+      `unexpected argument "${positionals[maxPositionals(command, rest[0])]}" (a list of divisions is one argument: 440703,440704)\n\n${USAGE}`,
+    );
+  }
   if (!command || values.help) {
     say(USAGE);
     if (!command && !values.help) process.exitCode = 2;

@@ -15,3 +15,12 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** `--limit N` of the list commands: a whole number from 1 to 10,000 (100 when not given). */
+export function limitFlag(value: string | undefined, fallback = 100): number {
+  if (value === undefined) return fallback;
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 1 && n <= 10_000))
+    throw new UsageError(`--limit must be a whole number from 1 to 10000, not "${value}"`);
+  return n;
+}

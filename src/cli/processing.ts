@@ -1,7 +1,7 @@
 import { buildChain, type Direction } from '../chains/chain.service';
 import { findTradeRef } from '../repositories/chains.repository';
 import type { Runtime } from '../runtime';
-import { printJson, say, UsageError } from './output';
+import { limitFlag, printJson, say, UsageError } from './output';
 
 /** `chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]` */
 export async function chainCommand(
@@ -38,7 +38,7 @@ export async function deadLettersCommand(
       .select(['platform', 'event_id', 'event_type', 'received_at', 'attempts', 'last_error'])
       .where('state', '=', 'dead')
       .orderBy('received_at')
-      .limit(Math.min(Number(flags.limit ?? 100) || 100, 10_000));
+      .limit(limitFlag(flags.limit));
     if (flags.platform) q = q.where('platform', '=', flags.platform);
     printJson({ items: await q.execute() });
     return;

@@ -1,7 +1,7 @@
 import { IngestService } from '../ingest/ingest.service';
 import { findQuarantined, listQuarantine, markReplayed } from '../repositories/quarantine.repository';
 import type { Runtime } from '../runtime';
-import { printJson, UsageError } from './output';
+import { limitFlag, printJson, UsageError } from './output';
 
 export async function quarantineCommand(
   rt: Runtime,
@@ -13,7 +13,7 @@ export async function quarantineCommand(
     const rows = await listQuarantine(rt.db, {
       platform: flags.platform,
       includeReplayed: flags.all === true,
-      limit: flags.limit ? Math.min(Number(flags.limit) || 100, 10_000) : 100,
+      limit: limitFlag(flags.limit),
     });
     printJson({ items: rows });
     return;
