@@ -305,6 +305,8 @@ describe('GET /v1/reports', () => {
       'limit=abc',
       'cursor=not-a-cursor',
       `cursor=${Buffer.from('01.1').toString('base64url')}`,
+      // A well-formed cursor of another list (the trades' has the same inner form): refused.
+      `cursor=${Buffer.from('1792066723417000.17').toString('base64url')}`,
       'status=lost',
       'division=abc',
       'period=2026-10-01',

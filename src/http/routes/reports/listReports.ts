@@ -38,7 +38,7 @@ export const listReportsQuery = z.object({
     .optional()
     .openapi({ description: 'Only reports in this state' }),
   limit: limitParam(),
-  cursor: cursorParam(decodeReportCursor, 'MTc5MjA2NjcyMzQxNzAwMC4xNw'),
+  cursor: cursorParam(decodeReportCursor, 'rMTc5MjA2NjcyMzQxNzAwMC4xNw'),
 });
 
 export const listReportsRoute = createRoute({

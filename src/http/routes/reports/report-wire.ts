@@ -147,17 +147,22 @@ export function reportNotFound(id: string): ProblemError {
   return new ProblemError('not_found', `No report ${JSON.stringify(id)} in your divisions.`);
 }
 
-/** Opaque cursor: base64url of `<requested_at in µs>.<id>` of the last report of the page. */
+/**
+ * Opaque cursor: `r` and the base64url of `<requested_at in µs>.<id>` of the last report of the
+ * page. The `r` keeps another list's cursor (the trades' has the same inner form) from passing.
+ */
 export function encodeReportCursor(c: { atMicros: bigint; id: bigint }): string {
-  return Buffer.from(`${c.atMicros}.${c.id}`, 'utf8').toString('base64url');
+  return `r${Buffer.from(`${c.atMicros}.${c.id}`, 'utf8').toString('base64url')}`;
 }
 
 const MIN_MICROS = BigInt(Date.UTC(1900, 0, 1)) * 1000n;
 const MAX_MICROS = BigInt(Date.UTC(3000, 0, 1)) * 1000n;
 
 export function decodeReportCursor(cursor: string): { atMicros: bigint; id: bigint } | null {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
-  const m = /^([1-9]\d{0,17}|0)\.([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!/^r[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
+  const m = /^([1-9]\d{0,17}|0)\.([1-9]\d{0,18})$/.exec(
+    Buffer.from(cursor.slice(1), 'base64url').toString('utf8'),
+  );
   if (!m) return null;
   const c = { atMicros: BigInt(m[1]!), id: BigInt(m[2]!) };
   if (c.atMicros < MIN_MICROS || c.atMicros >= MAX_MICROS || c.id > MAX_ID) return null;
