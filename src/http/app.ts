@@ -5,6 +5,7 @@ import type { AuditSubjects } from '../audit/audit';
 import { isUnavailableError } from '../db/database';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
+import { auditText } from '../repositories/audit.repository';
 import type { AuthOfficer } from './auth';
 import { requestHeader } from './node-request';
 import { type FieldError, ProblemError, problemBody, zodIssuesToFieldErrors } from './problems';
@@ -67,7 +68,8 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
         {
           method: c.req.method,
           route,
-          path: c.req.path,
+          // An id number typed into a path is not written to the log in clear (as in the audit log).
+          path: auditText(c.req.path),
           status: c.res.status,
           ms: Math.round(seconds * 1000),
         },
