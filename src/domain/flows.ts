@@ -50,6 +50,11 @@ export interface FlowInvoice {
   materials: ReadonlyMap<string, bigint>;
   /** Fully reversed by red invoices. */
   voided: boolean;
+  /**
+   * How far its red-letter invoices go beyond it (tax-inclusive, > 0), which DOMAIN.md 3 says
+   * never happens ("cumulative red never exceeds the blue"): shown as a difference, a mismatch.
+   */
+  overReversedFen?: bigint;
 }
 
 export interface FlowDifferences {
@@ -59,6 +64,8 @@ export interface FlowDifferences {
   invoice_quantity?: { trade_kg: string; invoiced_kg: string; difference_kg: string; tolerance_kg: string };
   material?: { trade: string[]; invoiced: string[] };
   party?: { flow: 'payment' | 'invoice'; document: string; expected: string; actual: string }[];
+  /** Blue invoices reversed beyond their amount by red-letter ones (DOMAIN.md 3). */
+  invoice_reversal?: { document: string; reversed_beyond: string }[];
   /** Payments made outside the trade's payment window (DOMAIN.md 6: −1 day … +30 days). */
   time?: { flow: 'payment'; document: string; paid_at: string; earliest: string; latest: string }[];
 }
@@ -212,6 +219,14 @@ export function computeFlows(
         invoice = 'mismatch';
       }
     }
+  }
+  const overReversed = invoices.filter((i) => (i.overReversedFen ?? 0n) > 0n);
+  if (overReversed.length > 0) {
+    differences.invoice_reversal = overReversed.map((i) => ({
+      document: i.invoiceNo,
+      reversed_beyond: formatMoney(i.overReversedFen!),
+    }));
+    invoice = 'mismatch';
   }
   if (parties.length > 0) differences.party = parties;
 

@@ -183,6 +183,7 @@ export async function prepareFlows(
           [...materialShares].flatMap(([m, s]) => (s[i]! > 0n ? [[m, s[i]!] as const] : [])),
         ),
         voided: net === 0n || (firstTotal > 0n && net <= 0n),
+        ...(firstTotal > 0n && net < 0n ? { overReversedFen: -net } : {}),
       });
     });
   }

@@ -179,6 +179,33 @@ describe('the payment window (DOMAIN.md 6: −1 day … +30 days)', () => {
   });
 });
 
+describe('red-letter reversals', () => {
+  it('a red invoice beyond its blue one (DOMAIN.md 3: never) is a mismatch, with how far it goes', async () => {
+    const p = await run([
+      T1,
+      invoice(
+        '26442000000000000021',
+        ['T1'],
+        [['FE_HEAVY', '10', '21359.22', '640.78']],
+        ['21359.22', '640.78', '22000.00'],
+      ),
+      envelope('invoice.reversed', {
+        invoice_no: '26442000000000000022',
+        original_invoice_no: '26442000000000000021',
+        issued_at: '2026-10-06T10:00:00+08:00',
+        total_ex_tax: '-22330.10',
+        total_tax: '-669.90',
+        total: '-23000.00',
+      }),
+    ]);
+    const f = await flow(p, 'T1');
+    expect(f.invoice_status).toBe('mismatch');
+    expect(f.differences).toMatchObject({
+      invoice_reversal: [{ document: '26442000000000000021', reversed_beyond: '1000.00' }],
+    });
+  });
+});
+
 describe('a withdrawn document takes part in no matching', () => {
   it('a reversed undeclared payment leaves the trade to the payment sent again', async () => {
     const p = await run(

@@ -162,6 +162,13 @@ const differencesSchema = z
       )
       .optional()
       .openapi({ description: 'Documents naming another party than the trade’s' }),
+    invoice_reversal: z
+      .array(z.object({ document: z.string(), reversed_beyond: z.string() }))
+      .optional()
+      .openapi({
+        description:
+          'Blue invoices whose red-letter reversals go beyond their amount (cumulative red never exceeds the blue)',
+      }),
     time: z
       .array(
         z.object({
@@ -313,12 +320,10 @@ export const tradeDetailSchema = tradeSummarySchema
     flows: flowsSchema,
     allocation: allocationSchema,
     ambiguous_documents: z.array(ambiguitySchema),
-    anomalies: z
-      .array(anomalyRefSchema)
-      .openapi({
-        description:
-          'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)',
-      }),
+    anomalies: z.array(anomalyRefSchema).openapi({
+      description:
+        'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)',
+    }),
   })
   .openapi('TradeDetail');
 
