@@ -50,7 +50,7 @@ export const listAnomaliesRoute = createRoute({
   description:
     'A finding belongs to the district of its subject party; filters never widen your scope (a division outside it gives ' +
     'an empty list). Closed findings (the facts no longer support them) are left out unless asked for with ' +
-      '`status=closed`.',
+    '`status=closed`.',
   security: [{ bearer: [] }],
   middleware: [requireRole(...ROLES_FOR.readRecords)] as const,
   request: { query: listAnomaliesQuery },
