@@ -405,6 +405,7 @@ const anomaliesCiting = compiledQuery((db, probe: string) =>
       'status',
       'period',
       'party_key',
+      'division',
       'summary_zh',
       'summary_en',
       'first_detected_at',

@@ -107,6 +107,33 @@ describe('GET /v1/trades/{id}: allocation and ambiguous documents', () => {
     ]);
   });
 
+  it('lists only the findings whose subject party is in your divisions (as GET /v1/anomalies)', async () => {
+    await ctx.rt.db
+      .insertInto('anomalies')
+      .values({
+        rule: 'PASS_THROUGH',
+        dedupe_key: '2026-10|S1',
+        rule_version: 1,
+        severity: 'high',
+        party_key: M.uscc,
+        division: '440705',
+        period: '2026-10',
+        trades: JSON.stringify([{ id: null, platform: platform.code, trade_id: 'S1' }]),
+        documents: '[]',
+        summary_zh: '测试',
+        summary_en: 'test',
+        evidence: '{}',
+        fingerprint: 'test',
+      })
+      .execute();
+    const mine = await getAs(oa, `/v1/trades/${platform.code}:S1`, officer.token);
+    expect(mine.status).toBe(200);
+    expect(mine.body.anomalies).toEqual([]);
+    const o705 = await addOfficer(ctx, { divisions: ['440705'] });
+    const theirs = await getAs(oa, `/v1/trades/${platform.code}:S1`, o705.token);
+    expect(theirs.body.anomalies.map((a: { rule: string }) => a.rule)).toEqual(['PASS_THROUGH']);
+  });
+
   it('a natural person’s sale has no allocation; an ambiguous payment is listed on each candidate', async () => {
     for (const id of ['T5', 'T6']) {
       const r = await getAs(oa, `/v1/trades/${platform.code}:${id}`, officer.token);

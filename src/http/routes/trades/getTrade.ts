@@ -322,7 +322,8 @@ export const tradeDetailSchema = tradeSummarySchema
     ambiguous_documents: z.array(ambiguitySchema),
     anomalies: z.array(anomalyRefSchema).openapi({
       description:
-        'Findings that cite this trade: open, confirmed or dismissed (not closed ones, which the facts no longer support)',
+        'Findings that cite this trade and whose subject party is in your divisions: open, confirmed or dismissed (not ' +
+        'closed ones, which the facts no longer support)',
     }),
   })
   .openapi('TradeDetail');
@@ -451,7 +452,7 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
     if (!t || !(canSee(scope, t.seller_division) || canSee(scope, t.buyer_division))) throw notFound(id);
     const ref = { platform: t.platform, trade_id: t.trade_id };
 
-    const [versions, payments, weighings, invoices, anomalies, saleResults, ambiguities] = await Promise.all([
+    const [versions, payments, weighings, invoices, citing, saleResults, ambiguities] = await Promise.all([
       listTradeVersions(deps.db, ref),
       listTradePayments(deps.db, ref),
       listTradeWeighings(deps.db, ref),
@@ -460,6 +461,9 @@ export function registerGetTrade(app: App, deps: QueryRouteDeps): void {
       t.seller_kind === 'natural_person' ? Promise.resolve([]) : listTradeSaleResults(deps.db, ref),
       listTradeAmbiguities(deps.db, ref),
     ]);
+    // Findings are scoped by their subject party (as GET /v1/anomalies): one about a party of
+    // another district is not shown here either, though it cites this trade.
+    const anomalies = citing.filter((a) => canSee(scope, a.division));
     const pii = piiPresenter(c, vault);
 
     const parties = new Set<string>([t.seller_key, t.buyer_key]);
