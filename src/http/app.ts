@@ -118,6 +118,8 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
     );
   });
 
-  app.notFound((c) => problemResponse(c, new ProblemError('not_found', `No resource at ${c.req.path}.`)));
+  app.notFound((c) =>
+    problemResponse(c, new ProblemError('not_found', `No resource at ${auditText(c.req.path)}.`)),
+  );
   return app;
 }

@@ -479,6 +479,16 @@ describe('GET /v1/trades/{id}', () => {
       expect(chain.status, id).toBe(404);
     }
     expect((await getAs(oa, `/v1/trades/${'9'.repeat(300)}`, o703.token)).status).toBe(400);
+    // An id number typed as a trade id is not echoed in the answer (DOMAIN.md 8).
+    for (const path of [
+      '/v1/trades/jmrr:11010519491231002X',
+      '/v1/trades/jmrr:11010519491231002X/chain',
+      '/v1/nothing/11010519491231002X',
+    ]) {
+      const r = await getAs(oa, path, o703.token);
+      expect(r.status, path).toBe(404);
+      expect(r.text, path).not.toContain('11010519491231002X');
+    }
   });
 
   it('masks account numbers without pii; shows them with pii and audits the unmasking', async () => {

@@ -3,6 +3,7 @@ import type { Db } from '../../../db/database';
 import type { Logger } from '../../../log';
 import type { EventQueues } from '../../../queue/producer';
 import { divisionLabel } from '../../../reports/labels';
+import { auditText } from '../../../repositories/audit.repository';
 import type { ReportFileMeta, ReportRow } from '../../../repositories/reports.repository';
 import { ProblemError } from '../../problems';
 import { shanghaiTime, timeString } from '../query-wire';
@@ -144,7 +145,7 @@ export function toReportWire(r: ReportRow, files: readonly ReportFileMeta[]): Re
 }
 
 export function reportNotFound(id: string): ProblemError {
-  return new ProblemError('not_found', `No report ${JSON.stringify(id)} in your divisions.`);
+  return new ProblemError('not_found', `No report ${JSON.stringify(auditText(id))} in your divisions.`);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { formatKg, formatMoney, formatQuantity, type QuantityUnit } from '../../../domain/money';
+import { auditText } from '../../../repositories/audit.repository';
 import { parseTradeKey } from '../../../repositories/chains.repository';
 import {
   findTradeDetail,
@@ -438,7 +439,7 @@ export const getTradeRoute = createRoute({
 const shanghaiOrNull = (d: Date | null | undefined) => (d ? shanghaiTime(d) : null);
 
 function notFound(id: string): ProblemError {
-  return new ProblemError('not_found', `No trade ${JSON.stringify(id)} in your divisions.`);
+  return new ProblemError('not_found', `No trade ${JSON.stringify(auditText(id))} in your divisions.`);
 }
 
 export function registerGetTrade(app: App, deps: QueryRouteDeps): void {

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { buildChain, type ChainNode, type ChainParty } from '../../../chains/chain.service';
+import { auditText } from '../../../repositories/audit.repository';
 import { parseTradeKey } from '../../../repositories/chains.repository';
 import { findTradeDivisions } from '../../../repositories/trades-query.repository';
 import type { App } from '../../app';
@@ -241,7 +242,7 @@ export function registerGetTradeChain(app: App, deps: QueryRouteDeps): void {
     const key = parseTradeKey(id);
     const where = key ? await findTradeDivisions(deps.db, key) : null;
     if (!where || !(canSee(scope, where.seller_division) || canSee(scope, where.buyer_division))) {
-      throw new ProblemError('not_found', `No trade ${JSON.stringify(id)} in your divisions.`);
+      throw new ProblemError('not_found', `No trade ${JSON.stringify(auditText(id))} in your divisions.`);
     }
     const ref = { platform: where.platform, trade_id: where.trade_id };
     const chain = await buildChain(deps.db, ref, {
