@@ -335,9 +335,26 @@ function endpointOf(c: Context): string {
   return 'unmatched';
 }
 
+/**
+ * What the request asked for: its query parameters, and for a request with a validated JSON body
+ * (POST /v1/reports, POST /v1/anomalies/{id}/review) the body's fields as `body.<name>` — so that
+ * the entry says which report or which decision was asked for.
+ */
 function queryOf(c: Context): AuditQuery {
   const out: AuditQuery = Object.create(null);
   for (const [k, v] of Object.entries(c.req.queries())) out[k] = v.length === 1 ? v[0]! : v;
+  let body: unknown;
+  try {
+    body = c.req.valid('json' as never);
+  } catch {
+    body = undefined; // no JSON body, or it did not validate (then it was a 400)
+  }
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    for (const [k, v] of Object.entries(body)) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+        out[`body.${k}`] = String(v);
+    }
+  }
   return out;
 }
 

@@ -134,11 +134,13 @@ describe('POST /v1/anomalies/{id}/review', () => {
     expect(detail.history.map((h: { kind: string }) => h.kind)).toEqual(['detected', 'dismissed']);
     const audit = await ctx.rt.db
       .selectFrom('audit_log')
-      .select(['endpoint', 'method', 'status'])
+      .select(['endpoint', 'method', 'status', 'query'])
       .where('actor', '=', supervisor.login)
       .where('method', '=', 'POST')
       .execute();
-    expect(audit.some((a) => a.status === 200 && a.endpoint.includes('review'))).toBe(true);
+    const entry = audit.find((a) => a.status === 200 && a.endpoint.includes('review'));
+    // The entry says what was decided, not only that something was posted.
+    expect(entry?.query).toMatchObject({ 'body.decision': 'dismissed', 'body.note': '行情波动，价格合理' });
   });
 
   it('a dismissed finding that fires again on new facts reopens; fixed facts close it; a closed one cannot be reviewed', async () => {
