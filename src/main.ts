@@ -26,7 +26,7 @@ const USAGE = `retrace <command>
   platform rotate-secret <code> | revoke-old-secrets <code> | disable <code> | enable <code> | list
   officer add <login> --role officer|supervisor|auditor|admin --divisions 440703,440704 [--pii]
   officer rotate-token <login> | disable <login> | enable <login> | list
-  audit verify                              check the audit log's hash chain (exit 1 when broken)
+  audit verify [--expect-head <id>:<hash>]  check the audit log's hash chain (exit 1 when broken)
   serve api [--processes N] | serve worker  run the HTTP API (N processes on one port) / the queue workers
   quarantine list [--platform P] [--all] | quarantine replay <id>
   dead-letters list [--platform P] | dead-letters retry <platform>:<event_id> | --all
@@ -110,6 +110,7 @@ const FLAGS = {
   division: { type: 'string' },
   period: { type: 'string' },
   processes: { type: 'string' },
+  'expect-head': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -37,7 +37,9 @@ function entry(i: number): AuditEntryInput {
   };
 }
 
-async function verify(): Promise<{ out: Record<string, unknown>; exitCode: number }> {
+async function verify(
+  flags: Record<string, unknown> = {},
+): Promise<{ out: Record<string, unknown>; exitCode: number }> {
   const writes: string[] = [];
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
     writes.push(String(chunk));
@@ -46,7 +48,7 @@ async function verify(): Promise<{ out: Record<string, unknown>; exitCode: numbe
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   process.exitCode = 0;
   try {
-    await auditCommand(ctx.rt, ['verify'], {});
+    await auditCommand(ctx.rt, ['verify'], flags);
   } finally {
     spy.mockRestore();
     err.mockRestore();
@@ -134,6 +136,23 @@ describe('audit verify', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('with a head recorded earlier, detects the newest entries deleted', async () => {
+    const before = await verify();
+    const head = before.out.head as { id: string; hash: string };
+    expect((await verify({ 'expect-head': `${head.id}:${head.hash}` })).exitCode).toBe(0);
+    const all = await ids();
+    // An insider deletes the last three entries: the chain that is left is intact...
+    await tamper(`DELETE FROM audit_log WHERE id > ${all[6]}`);
+    expect((await verify()).out).toMatchObject({ ok: true, entries: 7 });
+    // ...but not the head recorded before.
+    const after = await verify({ 'expect-head': `${head.id}:${head.hash}` });
+    expect(after.exitCode).toBe(1);
+    expect(after.out).toMatchObject({ ok: false, reason: 'head_missing', first_broken_id: head.id });
+    await expect(auditCommand(ctx.rt, ['verify'], { 'expect-head': 'yesterday' })).rejects.toThrow(
+      /--expect-head/,
+    );
   });
 
   it('usage error for anything but verify', async () => {
