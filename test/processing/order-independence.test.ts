@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildChain } from '../../src/chains/chain.service';
 import { insertPlatform } from '../../src/repositories/platforms.repository';
@@ -36,14 +37,15 @@ interface Spec {
     cancel: boolean;
   }[];
   sales: { station: number; kg: number; day: number; claim: number | null; toStation: boolean }[];
-  payments: { trade: number; declared: boolean; delta: number }[];
+  /** `also`: a second trade the payment covers (declared payments only). */
+  payments: { trade: number; also: number | null; declared: boolean; delta: number }[];
   weighings: { trade: number; deltaKg: number }[];
 }
 
 const specArb: fc.Arbitrary<Spec> = fc.record({
   purchases: fc.array(
     fc.record({
-      seller: fc.integer({ min: 0, max: 2 }),
+      seller: fc.integer({ min: 0, max: 3 }),
       station: fc.integer({ min: 0, max: 1 }),
       kg: fc.integer({ min: 50, max: 3000 }),
       day: fc.integer({ min: 1, max: 20 }),
@@ -65,6 +67,7 @@ const specArb: fc.Arbitrary<Spec> = fc.record({
   payments: fc.array(
     fc.record({
       trade: fc.integer({ min: 0, max: 12 }),
+      also: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 3 }),
       declared: fc.boolean(),
       delta: fc.integer({ min: -2000, max: 2000 }),
     }),
@@ -79,8 +82,10 @@ const specArb: fc.Arbitrary<Spec> = fc.record({
 });
 
 function buildEvents(spec: Spec) {
-  const persons = [person('甲'), person('乙'), person('丙')];
-  const stations = [enterprise('站一'), enterprise('站二')];
+  // 丁's id number is from outside Jiangmen: placed by the buyer of their earliest sale, which the
+  // stations' two districts make visible in the results.
+  const persons = [person('甲'), person('乙'), person('丙'), person('丁', '430521')];
+  const stations = [enterprise('站一'), enterprise('站二', '440704')];
   const mill = enterprise('钢厂', '440705');
   const day = (d: number, h = 10) =>
     `2026-10-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:00:00+08:00`;
@@ -159,12 +164,16 @@ function buildEvents(spec: Spec) {
     const t = trades[p.trade % trades.length]!;
     const s = t.seller as { name: string };
     const b = t.buyer as { name: string };
+    // A declared payment may cover a second trade: split by the trades' totals, whichever arrives last.
+    const t2 = p.declared && p.also !== null ? trades[p.also % trades.length]! : null;
+    const ids = t2 && t2.id !== t.id ? [t.id, t2.id] : [t.id];
+    const kg = ids.length === 2 ? t.kg + t2!.kg : t.kg;
     add(
       envelope('payment.made', {
         payment_id: `PAY${i}`,
-        trade_ids: p.declared ? [t.id] : [],
+        trade_ids: p.declared ? ids : [],
         paid_at: day(Math.min(t.day + 1, 28)),
-        amount: Math.max(1, t.kg * 60 + p.delta).toFixed(2),
+        amount: Math.max(1, kg * 60 + p.delta).toFixed(2),
         channel: 'bank_transfer',
         payer: { account_name: b.name, account_no: '6222000000000001', party: t.buyer },
         payee: { account_name: s.name, account_no: '6222000000000002', party: t.seller },
@@ -224,18 +233,27 @@ async function snapshot(ctx: TestContext, platform: string, tradeIds: string[]) 
     .execute();
   const trades = await db
     .selectFrom('trades')
-    .select(['trade_id', 'version', 'status', 'quantity_g', 'total_fen'])
+    .select(['trade_id', 'version', 'status', 'quantity_g', 'total_fen', 'seller_division', 'buyer_division'])
     .where('platform', '=', platform)
     .orderBy('trade_id')
     .execute();
-  // Findings still standing (findings raised on partial data and closed later are history).
+  // Findings still standing (findings raised on partial data and closed later are history), of
+  // this run's platform: each run has its own, so a shrunk counterexample is judged on its own.
   const findings = await db
     .selectFrom('anomalies')
     .select(['rule', 'dedupe_key', 'party_key', 'severity', 'period', 'trades'])
     .where('status', '<>', 'closed')
+    .where('trades', '@>', sql<string>`${JSON.stringify([{ platform }])}::jsonb`)
     .orderBy('rule')
     .orderBy('party_key')
     .orderBy('dedupe_key')
+    .execute();
+  // Where each seller stands: a person from elsewhere is placed by their earliest sale.
+  const sellers = await db
+    .selectFrom('parties')
+    .select(['party_key', 'division', 'placed_by'])
+    .where('party_key', 'in', db.selectFrom('trades').select('seller_key').where('platform', '=', platform))
+    .orderBy('party_key')
     .execute();
   const origins: Record<string, unknown> = {};
   for (const t of trades)
@@ -243,6 +261,7 @@ async function snapshot(ctx: TestContext, platform: string, tradeIds: string[]) 
       await buildChain(db, { platform, trade_id: t.trade_id }, { direction: 'upstream', maxDepth: 20 })
     ).origins;
   return {
+    sellers,
     allocations,
     sales,
     flows,
