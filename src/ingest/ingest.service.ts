@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Db } from '../db/database';
 import { isUnavailableError } from '../db/database';
 import { EVENT_TYPES, type FieldError, parseEvent, type RecordIdentity } from '../domain/events';
+import { shanghaiTime } from '../domain/time';
 import { ProblemError } from '../errors';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
@@ -175,7 +176,7 @@ export class IngestService {
     if (outcome.status === 'accepted') {
       return {
         status: 202,
-        body: { status: 'accepted', event_id: eventId, received_at: receivedAt.toISOString() },
+        body: { status: 'accepted', event_id: eventId, received_at: shanghaiTime(receivedAt) },
       };
     }
     if (outcome.status === 'duplicate')

@@ -37,6 +37,7 @@ describe('happy path', () => {
     const out = await json(res);
     expect(out).toMatchObject({ status: 'accepted', event_id: id });
     expect(new Date(out.received_at).toString()).not.toBe('Invalid Date');
+    expect(out.received_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?\+08:00$/); // as every time of the API
     const row = await stored(id);
     // Stored encrypted (id numbers, account numbers), decrypting to the exact bytes received.
     expect(row?.raw_body.includes(Buffer.from('id_number'))).toBe(false);

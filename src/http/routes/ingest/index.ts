@@ -38,7 +38,14 @@ const signatureHeaders = z.object({
 });
 
 const acceptedSchema = z
-  .object({ status: z.literal('accepted'), event_id: z.string(), received_at: z.string() })
+  .object({
+    status: z.literal('accepted'),
+    event_id: z.string(),
+    received_at: z.string().openapi({
+      description: 'When it was received: RFC 3339 in Asia/Shanghai time',
+      example: '2026-10-02T08:15:03.120+08:00',
+    }),
+  })
   .openapi('IngestAccepted');
 const duplicateSchema = z
   .object({ status: z.literal('duplicate'), event_id: z.string() })
