@@ -62,6 +62,8 @@ interface FlowInputs {
     lines: { material: string; quantity_g: string }[];
     trade_id: string;
     trade_total: string | null;
+    /** The lines of its red-letter invoices (negative quantities; null without any). */
+    red_lines: { material: string; quantity_g: string }[] | null;
     /** The linked trade's lines (null while it has not arrived). */
     trade_lines: { material: string; quantity_g: string }[] | null;
   }[];
@@ -119,6 +121,8 @@ export async function prepareFlows(
          SELECT i.platform, i.invoice_no, i.seller_key, i.buyer_key, i.total_fen::text AS total_fen, i.lines,
                 COALESCE((SELECT sum(r.total_fen) FROM invoices r
                           WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red'), 0)::text AS red_fen,
+                (SELECT json_agg(rl) FROM invoices r, jsonb_array_elements(r.lines) rl
+                  WHERE r.platform = i.platform AND r.original_invoice_no = i.invoice_no AND r.kind = 'red') AS red_lines,
                 l.trade_id, lt.total_fen::text AS trade_total, lt.lines AS trade_lines
          FROM inv JOIN invoices i ON i.platform = inv.platform AND i.invoice_no = inv.invoice_no
          JOIN invoice_links l ON l.platform = i.platform AND l.invoice_no = i.invoice_no
@@ -159,9 +163,11 @@ export async function prepareFlows(
     const net = firstTotal + BigInt(first.red_fen);
     const weights = group.map((r) => big(r.trade_total));
     const shares = apportion(net, weights);
+    // Quantities per material, net of the red-letter invoices' lines (negative) where they give any.
     const perMaterial = new Map<string, bigint>();
-    for (const l of first.lines)
+    for (const l of [...first.lines, ...(first.red_lines ?? [])])
       perMaterial.set(l.material, (perMaterial.get(l.material) ?? 0n) + BigInt(l.quantity_g));
+    for (const [m, g] of perMaterial) if (g <= 0n) perMaterial.delete(m);
     // Each material's grams go to the covered trades that carry that material, by their grams of
     // it; a material none of them carries (变票) by the trades' totals, so that each sees it.
     const gramsOf = (r: (typeof group)[number], m: string) =>

@@ -180,6 +180,41 @@ describe('the payment window (DOMAIN.md 6: −1 day … +30 days)', () => {
 });
 
 describe('red-letter reversals', () => {
+  it('a partial reversal with lines takes its quantity off the invoice, not only its amount', async () => {
+    const p = await run([
+      T1,
+      invoice(
+        '26442000000000000031',
+        ['T1'],
+        [['FE_HEAVY', '10', '21359.22', '640.78']],
+        ['21359.22', '640.78', '22000.00'],
+      ),
+      envelope('invoice.reversed', {
+        invoice_no: '26442000000000000032',
+        original_invoice_no: '26442000000000000031',
+        issued_at: '2026-10-06T10:00:00+08:00',
+        lines: [
+          {
+            material: 'FE_HEAVY',
+            quantity: '-5',
+            unit: 't',
+            amount_ex_tax: '-10679.61',
+            tax_rate: '0.03',
+            tax_amount: '-320.39',
+          },
+        ],
+        total_ex_tax: '-10679.61',
+        total_tax: '-320.39',
+        total: '-11000.00',
+      }),
+    ]);
+    expect(await flow(p, 'T1')).toMatchObject({
+      invoice_status: 'partial',
+      invoiced_fen: 1_100_000n,
+      invoiced_g: 5_000_000n,
+    });
+  });
+
   it('a red invoice beyond its blue one (DOMAIN.md 3: never) is a mismatch, with how far it goes', async () => {
     const p = await run([
       T1,
