@@ -1,5 +1,5 @@
 import { JIANGMEN_DIVISIONS } from '../domain/ids';
-import { RULE_CODES, type RuleCode, SEVERITIES, type Severity } from '../domain/rules/types';
+import { periodOfMs, RULE_CODES, type RuleCode, SEVERITIES, type Severity } from '../domain/rules/types';
 
 /**
  * Human names for what the reports show: the anomaly rules (DOMAIN.md section 7), severities,
@@ -75,6 +75,5 @@ export const isReportDivision = (code: string): boolean => SCHEDULED_DIVISIONS.i
  * can be reported so far; the schedule reports it once closed).
  */
 export function isReportablePeriod(period: string, nowMs = Date.now()): boolean {
-  const current = new Date(nowMs + 8 * 3_600_000).toISOString().slice(0, 7);
-  return period <= current;
+  return period <= periodOfMs(nowMs);
 }

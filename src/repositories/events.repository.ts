@@ -35,7 +35,9 @@ const eventKey = (e: { platform: string; eventId: string }) => `${e.platform}\u0
  * A record's idempotency key: (record key, version); for master data, which has no version,
  * (record key, event timestamp, content) — its replays are duplicates, any other content is new.
  */
-const recordKey = (e: NewEvent) =>
+const recordKey = (
+  e: Pick<NewEvent, 'platform' | 'recordKind' | 'recordKey' | 'recordVersion' | 'eventTs' | 'contentSha256'>,
+) =>
   e.recordVersion === null
     ? `${e.platform}\u0000${e.recordKind}\u0000${e.recordKey}\u0000@${e.eventTs.getTime()}\u0000${e.contentSha256.toString('hex')}`
     : `${e.platform}\u0000${e.recordKind}\u0000${e.recordKey}\u0000${e.recordVersion}`;
@@ -54,7 +56,7 @@ const recordKeyOfRow = (row: {
     recordVersion: row.record_version,
     eventTs: row.event_ts,
     contentSha256: row.content_sha256,
-  } as NewEvent);
+  });
 
 /**
  * Stores events idempotently in ONE statement (group commit: many requests share it).

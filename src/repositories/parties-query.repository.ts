@@ -16,6 +16,7 @@ import {
   type SheetFacts,
   type StockStreamInput,
   type StockSumsInput,
+  shanghaiDate,
   stockFromSums,
   type TreatmentRow,
   type WithholdingGroup,
@@ -473,7 +474,7 @@ const othersExOf = (
   rates: readonly DailyRate[],
   persons: RawBuilder<unknown>,
 ) => {
-  const firstDay = shanghaiDateOf(bounds.start);
+  const firstDay = shanghaiDate(bounds.start.getTime());
   const days = Math.round((bounds.end.getTime() - bounds.start.getTime()) / 86_400_000);
   const bps: (bigint | null)[] = Array.from({ length: days }, () => null);
   for (const r of rates) {
@@ -494,9 +495,6 @@ const othersExOf = (
       AND x.bp IS NOT NULL
     GROUP BY t.seller_key`;
 };
-
-/** 'YYYY-MM-DD' of an instant in Asia/Shanghai (UTC+8 all year). */
-const shanghaiDateOf = (d: Date) => new Date(d.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
 
 /** The withheld trades by person and the `reverse_invoice` rate of their day. */
 async function withholdingFacts(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, person, tradeOf } from '../support/factories';
+import { storeFinding } from '../support/findings';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 import { buildQueryApp, getAs, push } from './query-app';
 
@@ -108,24 +109,14 @@ describe('GET /v1/trades/{id}: allocation and ambiguous documents', () => {
   });
 
   it('lists only the findings whose subject party is in your divisions (as GET /v1/anomalies)', async () => {
-    await ctx.rt.db
-      .insertInto('anomalies')
-      .values({
-        rule: 'PASS_THROUGH',
-        dedupe_key: '2026-10|S1',
-        rule_version: 1,
-        severity: 'high',
-        party_key: M.uscc,
-        division: '440705',
-        period: '2026-10',
-        trades: JSON.stringify([{ id: null, platform: platform.code, trade_id: 'S1' }]),
-        documents: '[]',
-        summary_zh: '测试',
-        summary_en: 'test',
-        evidence: '{}',
-        fingerprint: 'test',
-      })
-      .execute();
+    await storeFinding(ctx, {
+      partyKey: M.uscc,
+      rule: 'PASS_THROUGH',
+      severity: 'high',
+      division: '440705',
+      dedupeKey: '2026-10|S1',
+      trades: [{ platform: platform.code, trade_id: 'S1' }],
+    });
     const mine = await getAs(oa, `/v1/trades/${platform.code}:S1`, officer.token);
     expect(mine.status).toBe(200);
     expect(mine.body.anomalies).toEqual([]);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQueryApp, getAs, push } from '../api/query-app';
 import { createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, person, tradeOf } from '../support/factories';
+import { storeFinding } from '../support/findings';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 
 // A seller whose id number is from outside Jiangmen (here Beijing, 110105) is placed in the
@@ -35,28 +36,6 @@ async function personOf(tradeId: string, platform: string) {
     .executeTakeFirstOrThrow();
 }
 
-/** A finding of the party stored in 440703 (as the engine would, for the month 2026-10). */
-async function storedFinding(partyKey: string, rule: string, severity: string) {
-  await ctx.rt.db
-    .insertInto('anomalies')
-    .values({
-      rule,
-      dedupe_key: '2026-10|test',
-      rule_version: 1,
-      severity,
-      party_key: partyKey,
-      division: '440703',
-      period: '2026-10',
-      trades: '[]',
-      documents: '[]',
-      summary_zh: '测试',
-      summary_en: 'test',
-      evidence: '{}',
-      fingerprint: 'test',
-    })
-    .execute();
-}
-
 beforeAll(async () => {
   ctx = await createTestContext();
   oa = buildQueryApp(ctx);
@@ -78,7 +57,12 @@ describe('natural persons with an id number from outside Jiangmen', () => {
     expect((await getAs(oa, `/v1/parties/${p.party_key}`, o705.token)).status).toBe(404);
 
     // A finding about the person, stored while they were in 440703.
-    await storedFinding(p.party_key, 'INCOME_SPLITTING', 'medium');
+    await storeFinding(ctx, {
+      partyKey: p.party_key,
+      rule: 'INCOME_SPLITTING',
+      severity: 'medium',
+      division: '440703',
+    });
 
     // An earlier sale to a station in 440705 arrives late: the person moves there.
     await push(ctx, platform, sale('B1', P, S705, '2026-10-05T10:00:00+08:00'));
@@ -132,7 +116,12 @@ describe('natural persons with an id number from outside Jiangmen', () => {
     const S = enterprise('改址回收站', '440703'); // USCC positions 3–8: 440703
     const L = person('本地卖家', '440703');
     await push(ctx, platform, sale('R1', L, S, '2026-10-03T10:00:00+08:00'));
-    await storedFinding(S.uscc, 'UNSOURCED_SALE', 'high');
+    await storeFinding(ctx, {
+      partyKey: S.uscc,
+      rule: 'UNSOURCED_SALE',
+      severity: 'high',
+      division: '440703',
+    });
     await push(
       ctx,
       platform,

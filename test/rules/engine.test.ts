@@ -1,11 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rulesCommand } from '../../src/cli/rules';
-import { formatMoney } from '../../src/domain/money';
 import { addRuleSetting } from '../../src/repositories/anomalies.repository';
 import { evaluatePeriod } from '../../src/rules/engine';
 import { createTestContext, type TestContext, uid } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, person, pricedTrade as trade } from '../support/factories';
 import { drain } from '../support/pipeline';
 
 /**
@@ -26,42 +25,6 @@ afterAll(async () => ctx.close());
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-type Party = ReturnType<typeof person> | ReturnType<typeof enterprise>;
-
-/** A one-line trade of `kg` kilograms at `fenPerKg`; the event's timestamp (the data clock) is `at`. */
-function trade(
-  id: string,
-  seller: Party,
-  buyer: Party,
-  o: { kg: number; fenPerKg: number; at: string; version?: number; material?: string },
-) {
-  const amount = formatMoney(BigInt(o.kg) * BigInt(o.fenPerKg));
-  const version = o.version ?? 1;
-  return envelope(
-    version > 1 ? 'trade.amended' : 'trade.created',
-    {
-      trade_id: id,
-      version,
-      occurred_at: o.at,
-      seller,
-      buyer,
-      site: { code: 'S1', division: '440703' },
-      lines: [
-        {
-          material: o.material ?? 'FE_HEAVY',
-          quantity: String(o.kg),
-          unit: 'kg',
-          unit_price: formatMoney(BigInt(o.fenPerKg)),
-          amount,
-        },
-      ],
-      total_amount: amount,
-      tax_treatment: seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
-    },
-    o.at,
-  );
-}
 
 async function send(
   platform: { code: string; secret: string },

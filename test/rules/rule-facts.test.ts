@@ -3,7 +3,14 @@ import { formatMoney } from '../../src/domain/money';
 import { evaluatePeriod } from '../../src/rules/engine';
 import { tickDataClocks } from '../../src/rules/scheduling';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, paymentFor, person, weighingFor } from '../support/factories';
+import {
+  enterprise,
+  envelope,
+  paymentFor,
+  person,
+  pricedTrade as trade,
+  weighingFor,
+} from '../support/factories';
 import { drain } from '../support/pipeline';
 
 /**
@@ -21,39 +28,6 @@ afterAll(async () => ctx.close());
 
 type Party = ReturnType<typeof person> | ReturnType<typeof enterprise>;
 type Platform = { code: string; secret: string };
-
-/** A one-line trade of `kg` kilograms at `fenPerKg`; the event's timestamp (the data clock) is `at`. */
-function trade(
-  id: string,
-  seller: Party,
-  buyer: Party,
-  o: { kg: number; fenPerKg: number; at: string; material?: string },
-) {
-  const amount = formatMoney(BigInt(o.kg) * BigInt(o.fenPerKg));
-  return envelope(
-    'trade.created',
-    {
-      trade_id: id,
-      version: 1,
-      occurred_at: o.at,
-      seller,
-      buyer,
-      site: { code: 'S1', division: '440703' },
-      lines: [
-        {
-          material: o.material ?? 'FE_HEAVY',
-          quantity: String(o.kg),
-          unit: 'kg',
-          unit_price: formatMoney(BigInt(o.fenPerKg)),
-          amount,
-        },
-      ],
-      total_amount: amount,
-      tax_treatment: seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
-    },
-    o.at,
-  );
-}
 
 /** A blue invoice of one line; `rate` as '0.03'; the totals are given (excl. VAT, VAT). */
 function invoice(

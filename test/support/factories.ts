@@ -1,4 +1,5 @@
 import { makeResidentId, makeUscc } from '../../src/domain/ids';
+import { formatMoney } from '../../src/domain/money';
 import { uid } from './context';
 
 /** Valid identifiers, unique per call, with real check characters. */
@@ -181,4 +182,38 @@ export function weighingFor(id: string, tradeId: string, netKg: number, at: stri
     net_kg: `${netKg}.000`,
     weighed_at: at,
   });
+}
+
+/** A one-line trade of `kg` kilograms at `fenPerKg`; the event's timestamp (the data clock) is `at`. */
+export function pricedTrade(
+  id: string,
+  seller: AnyParty,
+  buyer: AnyParty,
+  o: { kg: number; fenPerKg: number; at: string; version?: number; material?: string },
+) {
+  const amount = formatMoney(BigInt(o.kg) * BigInt(o.fenPerKg));
+  const version = o.version ?? 1;
+  return envelope(
+    version > 1 ? 'trade.amended' : 'trade.created',
+    {
+      trade_id: id,
+      version,
+      occurred_at: o.at,
+      seller,
+      buyer,
+      site: { code: 'S1', division: '440703' },
+      lines: [
+        {
+          material: o.material ?? 'FE_HEAVY',
+          quantity: String(o.kg),
+          unit: 'kg',
+          unit_price: formatMoney(BigInt(o.fenPerKg)),
+          amount,
+        },
+      ],
+      total_amount: amount,
+      tax_treatment: seller.kind === 'natural_person' ? 'reverse_invoice' : 'simple_3',
+    },
+    o.at,
+  );
 }
