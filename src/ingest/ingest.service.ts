@@ -14,6 +14,7 @@ import type { Keyring } from '../security/keys';
 import { verify } from '../security/webhook';
 import { contentHash, sha256 } from './canonical';
 import { GroupCommitter } from './group-commit';
+import { parseJsonBytes } from './json-body';
 import { type ActivePlatform, MaterialCache, PlatformCache } from './platform-cache';
 import { RateLimiter } from './rate-limit';
 
@@ -74,8 +75,6 @@ export interface BatchResult {
   rejected: number;
   results: BatchLineResult[];
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 type Checked =
   | { ok: true; event: NewEvent; record: RecordIdentity }
@@ -554,7 +553,7 @@ function signatureOf(h: WebhookHeaders): Record<string, string> {
 /** A single event's body (or a stored line, on replay): UTF-8 (fatal) and JSON. */
 function parseJsonBody(raw: Buffer): { value: unknown } | { error: string } {
   try {
-    return { value: JSON.parse(utf8.decode(raw)) };
+    return { value: parseJsonBytes(raw) };
   } catch (err) {
     return { error: `the body is not valid JSON: ${(err as Error).message}` };
   }

@@ -12,6 +12,7 @@ import type {
   TradeData,
   WeighingData,
 } from '../domain/events';
+import { parseJsonBytes } from '../ingest/json-body';
 import type { StreamMark } from '../queue/producer';
 import { markPeriodsDirty } from '../repositories/anomalies.repository';
 import { periodsAffected } from '../rules/periods';
@@ -172,7 +173,7 @@ async function processInTransaction(
   const times: number[] = [];
   for (const row of rows) {
     // Validated at ingestion: the stored body is a well-formed event of its type.
-    const body = JSON.parse(keyring.decryptBytes('event-bodies', row.raw_body).toString('utf8')) as {
+    const body = parseJsonBytes(keyring.decryptBytes('event-bodies', row.raw_body)) as {
       type: keyof EventDataMap;
       data: unknown;
     };

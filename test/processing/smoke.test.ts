@@ -49,3 +49,25 @@ it('a trade with its payment and weighing is normalised, reconciled and allocate
     quantity_g: 12_345_000n,
   });
 });
+
+it('a single event sent with a byte order mark is accepted and processed like any other', async () => {
+  const p = await ctx.addPlatform();
+  const trade = tradeCreated({ trade_id: 'BOM-1', seller: person(), buyer: enterprise('回收站') });
+  const res = await ctx.post(`/v1/ingest/${p.code}/events`, `\ufeff${JSON.stringify(trade)}`, {
+    secret: p.secret,
+  });
+  expect(res.status).toBe(202);
+  await drain(ctx);
+  const event = await ctx.rt.db
+    .selectFrom('inbound_events')
+    .select(['state', 'last_error'])
+    .where('platform', '=', p.code)
+    .executeTakeFirstOrThrow();
+  expect(event).toEqual({ state: 'processed', last_error: null });
+  const stored = await ctx.rt.db
+    .selectFrom('trades')
+    .select('trade_id')
+    .where('platform', '=', p.code)
+    .execute();
+  expect(stored).toEqual([{ trade_id: 'BOM-1' }]);
+});
