@@ -53,6 +53,7 @@ import {
   taxOf,
   UNIT_PRICE_PATTERN,
 } from './money';
+import { isRecordDate, isRecordTime } from './time';
 
 export const EVENT_TYPES = [
   'party.registered',
@@ -195,13 +196,16 @@ const timestampSchema = (description: string) =>
   z.iso
     .datetime({
       offset: true,
+      abort: true,
       error: required('must be an RFC 3339 date-time with a UTC offset, e.g. "2026-10-02T08:15:00+08:00"'),
     })
+    .refine((v) => isRecordTime(Date.parse(v)), 'must fall in the years 1900–2999 (Asia/Shanghai)')
     .meta({ description, example: '2026-10-02T08:15:00+08:00' });
 
 const dateSchema = (description: string) =>
   z.iso
-    .date({ error: required('must be a real calendar date YYYY-MM-DD, e.g. "2019-06-18"') })
+    .date({ abort: true, error: required('must be a real calendar date YYYY-MM-DD, e.g. "2019-06-18"') })
+    .refine(isRecordDate, 'must fall in the years 1900–2999')
     .meta({ description, example: '2019-06-18' });
 
 /** A platform's identifier or document number: 1–128 characters, no surrounding whitespace. */

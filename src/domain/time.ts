@@ -4,3 +4,22 @@ export function shanghaiTime(d: Date): string {
   const ms = iso.slice(19, 23);
   return `${iso.slice(0, 19)}${ms === '.000' ? '' : ms}+08:00`;
 }
+
+/**
+ * The instants a record may carry: those of the Asia/Shanghai months 1900-01 … 2999-12, the
+ * periods the API answers (src/domain/reference-sheet.ts, PERIOD_PATTERN). RFC 3339 allows years
+ * 0000–9999, but PostgreSQL has no year 0, and a record dated centuries away is a platform's bug,
+ * not a trade: it is refused at the door rather than left to fail in processing.
+ */
+export const MIN_RECORD_TIME_MS = Date.UTC(1900, 0, 1) - 8 * 3600_000;
+/** Exclusive. */
+export const MAX_RECORD_TIME_MS = Date.UTC(3000, 0, 1) - 8 * 3600_000;
+
+export function isRecordTime(ms: number): boolean {
+  return ms >= MIN_RECORD_TIME_MS && ms < MAX_RECORD_TIME_MS;
+}
+
+/** A calendar date `YYYY-MM-DD` (already known to be real) within the years 1900–2999. */
+export function isRecordDate(date: string): boolean {
+  return date >= '1900-01-01' && date <= '2999-12-31';
+}

@@ -33,6 +33,20 @@ describe('NDJSON batches', () => {
     expect(out.results[1].errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/data/trade_id']);
   });
 
+  it('rejects only the line dated outside the years 1900–2999; the rest of the batch is stored', async () => {
+    const res = await ctx.post(
+      path(),
+      ndjson([line(tradeCreated()), line({ ...tradeCreated(), timestamp: '0000-06-01T00:00:00+00:00' })]),
+      { secret: platform.secret, id: uid('batch_'), contentType: 'application/x-ndjson' },
+    );
+    expect(res.status).toBe(200);
+    const out = await json(res);
+    expect(out).toMatchObject({ accepted: 1, duplicates: 0, rejected: 1 });
+    expect(out.results[1].errors).toEqual([
+      { pointer: '/timestamp', message: 'must fall in the years 1900–2999 (Asia/Shanghai)' },
+    ]);
+  });
+
   it('answers per line: accepted, duplicate, rejected with errors; rejected lines are quarantined', async () => {
     const good = line(tradeCreated());
     const badTrade = tradeCreated();

@@ -348,6 +348,33 @@ describe('errors', () => {
     ]);
     expect([bad.status, good.status]).toEqual([400, 202]);
   });
+  it('400 for times and dates outside the years 1900–2999, which PostgreSQL or the periods cannot hold', async () => {
+    const trade = tradeCreated();
+    const data = trade.data as Record<string, unknown>;
+    const party = partyRegistered();
+    const cases: [unknown, string][] = [
+      [{ ...trade, timestamp: '0000-01-01T00:00:00+00:00' }, '/timestamp'],
+      [{ ...trade, data: { ...data, occurred_at: '0001-01-01T00:00:00+08:00' } }, '/data/occurred_at'],
+      // 23:59 on 31 December 1899 in Shanghai (15:59 UTC): the Asia/Shanghai year is what counts.
+      [{ ...trade, data: { ...data, occurred_at: '1899-12-31T15:59:00Z' } }, '/data/occurred_at'],
+      [{ ...trade, data: { ...data, occurred_at: '9999-12-31T23:59:59+08:00' } }, '/data/occurred_at'],
+      [{ ...party, data: { ...(party.data as object), established_on: '0000-01-01' } }, '/data/established_on'],
+    ];
+    for (const [event, pointer] of cases) {
+      const id = uid('msg_');
+      const res = await ctx.post(path(), JSON.stringify(event), { secret: platform.secret, id });
+      expect(res.status, pointer).toBe(400);
+      const body = await json(res);
+      expect(body.errors.map((e: { pointer: string }) => e.pointer)).toEqual([pointer]);
+      expect(await quarantined(id)).toHaveLength(1);
+    }
+    for (const at of ['1900-01-01T00:00:00+08:00', '2999-12-31T23:59:59+08:00']) {
+      const res = await ctx.post(path(), JSON.stringify(tradeCreated({ occurred_at: at })), {
+        secret: platform.secret,
+      });
+      expect(res.status, at).toBe(202);
+    }
+  });
 });
 
 describe('concurrency', () => {

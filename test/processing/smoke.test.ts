@@ -71,3 +71,40 @@ it('a single event sent with a byte order mark is accepted and processed like an
     .execute();
   expect(stored).toEqual([{ trade_id: 'BOM-1' }]);
 });
+
+it('records at the edges of the years 1900–2999 are processed, allocated and evaluated like any other', async () => {
+  const p = await ctx.addPlatform();
+  const seller = person();
+  const station = enterprise('回收站');
+  const mill = enterprise('钢厂');
+  const events = [
+    tradeCreated({ trade_id: 'EDGE-B', seller, buyer: station, occurred_at: '1900-01-01T00:00:00+08:00' }),
+    tradeCreated({
+      trade_id: 'EDGE-S',
+      seller: station,
+      buyer: mill,
+      occurred_at: '2999-12-31T23:59:59+08:00',
+      tax_treatment: 'simple_3',
+    }),
+    tradeCreated({ trade_id: 'EDGE-N', seller, buyer: station }),
+  ];
+  for (const e of events) {
+    const res = await ctx.post(`/v1/ingest/${p.code}/events`, JSON.stringify(e), { secret: p.secret });
+    expect(res.status).toBe(202);
+  }
+  await drain(ctx);
+  const states = await ctx.rt.db
+    .selectFrom('inbound_events')
+    .select(['state', 'last_error'])
+    .where('platform', '=', p.code)
+    .execute();
+  expect(states).toEqual(events.map(() => ({ state: 'processed', last_error: null })));
+  const allocs = await ctx.rt.db
+    .selectFrom('allocations')
+    .select(['purchase_trade_id', 'sale_trade_id'])
+    .where('sale_platform', '=', p.code)
+    .orderBy('purchase_trade_id')
+    .execute();
+  // FIFO: the purchase of 1900 (the same 12.345 t) covers the sale of 2999 whole.
+  expect(allocs).toEqual([{ purchase_trade_id: 'EDGE-B', sale_trade_id: 'EDGE-S' }]);
+});
