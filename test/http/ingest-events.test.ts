@@ -358,7 +358,10 @@ describe('errors', () => {
       // 23:59 on 31 December 1899 in Shanghai (15:59 UTC): the Asia/Shanghai year is what counts.
       [{ ...trade, data: { ...data, occurred_at: '1899-12-31T15:59:00Z' } }, '/data/occurred_at'],
       [{ ...trade, data: { ...data, occurred_at: '9999-12-31T23:59:59+08:00' } }, '/data/occurred_at'],
-      [{ ...party, data: { ...(party.data as object), established_on: '0000-01-01' } }, '/data/established_on'],
+      [
+        { ...party, data: { ...(party.data as object), established_on: '0000-01-01' } },
+        '/data/established_on',
+      ],
     ];
     for (const [event, pointer] of cases) {
       const id = uid('msg_');
