@@ -101,7 +101,9 @@ export function computeFlows(
   const differences: FlowDifferences = {};
   const parties: NonNullable<FlowDifferences['party']> = [];
 
-  // Funds: payments net of reversals; a payee other than the seller is a wrong party.
+  // Funds: payments net of reversals; a payee other than the seller, or a payer named as a party
+  // other than the buyer (money from a third party: DOMAIN.md 2, the flows agree on parties), is
+  // a wrong party.
   const live = payments.filter((p) => !p.reversed);
   const paidFen = live.reduce((s, p) => s + p.amountFen, 0n);
   let payment: FlowStatus = 'missing';
@@ -125,6 +127,15 @@ export function computeFlows(
           document: p.paymentId,
           expected: trade.sellerName,
           actual: p.payeeName,
+        });
+        payment = 'mismatch';
+      }
+      if (p.payerKey !== null && p.payerKey !== trade.buyerKey) {
+        parties.push({
+          flow: 'payment',
+          document: p.paymentId,
+          expected: trade.buyerKey,
+          actual: p.payerKey,
         });
         payment = 'mismatch';
       }
@@ -197,7 +208,9 @@ export function computeFlows(
         difference_kg: formatKg(invoicedG - trade.quantityG),
         tolerance_kg: formatKg(wTol),
       };
-      if (invoicedG > trade.quantityG + wTol) invoice = 'mismatch';
+      // More goods than traded is a mismatch; fewer is one too when the amount is already whole
+      // (the invoice bills the full price for less), else it is an invoice issued in part.
+      if (invoicedG > trade.quantityG + wTol || invoice === 'matched') invoice = 'mismatch';
     }
     for (const i of liveInvoices) {
       if (i.sellerKey !== null && i.sellerKey !== trade.sellerKey) {

@@ -297,4 +297,70 @@ describe('flows', () => {
     expect(diff.amount.paid).toBe('3100.00');
     expect(diff.party[0]!.actual).toBe('某第三人');
   });
+
+  it('an invoice for the whole amount but half the goods is a mismatch; one for half of both is partial', async () => {
+    platform = await ctx.addPlatform();
+    // 1,000 kg at ¥2.20: ¥2,200.00; weight tolerance max(20 kg, 1%) = 20 kg.
+    const invoice = (no: string, tradeId: string, kg: string, ex: string, tax: string, total: string) =>
+      envelope('invoice.issued', {
+        invoice_no: no,
+        kind: 'special',
+        issued_at: '2026-10-08T10:00:00+08:00',
+        seller: station,
+        buyer: mill,
+        trade_ids: [tradeId],
+        lines: [
+          {
+            material: 'FE_HEAVY',
+            quantity: kg,
+            unit: 'kg',
+            amount_ex_tax: ex,
+            tax_rate: '0.03',
+            tax_amount: tax,
+          },
+        ],
+        total_ex_tax: ex,
+        total_tax: tax,
+        total,
+      });
+    await send(
+      trade('T3', station, mill, 1000, 6),
+      trade('T4', station, mill, 1000, 6),
+      invoice('26442000000000000031', 'T3', '500', '2135.92', '64.08', '2200.00'),
+      invoice('26442000000000000041', 'T4', '500', '1067.96', '32.04', '1100.00'),
+    );
+    const whole = await flowsOf('T3');
+    expect([whole.invoice_status, whole.overall]).toEqual(['mismatch', 'discrepant']);
+    expect((whole.differences as { invoice_quantity: unknown }).invoice_quantity).toEqual({
+      trade_kg: '1000.000',
+      invoiced_kg: '500.000',
+      difference_kg: '-500.000',
+      tolerance_kg: '20.000',
+    });
+    const half = await flowsOf('T4');
+    expect([half.invoice_status, half.overall]).toEqual(['partial', 'pending']);
+  });
+
+  it('money paid by a party other than the buyer is a wrong party: mismatch', async () => {
+    platform = await ctx.addPlatform();
+    const other = enterprise('代付公司', '440703');
+    const pay = (tradeId: string, payer: Party) =>
+      envelope('payment.made', {
+        payment_id: uid('PAY'),
+        trade_ids: [tradeId],
+        paid_at: '2026-10-07T10:00:00+08:00',
+        amount: '2200.00',
+        channel: 'bank_transfer',
+        payer: { account_name: payer.name, account_no: '6222000000000001', party: payer },
+        payee: { account_name: station.name, account_no: '6222000000000002', party: station },
+      });
+    await send(trade('T5', station, mill, 1000, 6), trade('T6', station, mill, 1000, 6));
+    await send(pay('T5', other), pay('T6', mill));
+    const third = await flowsOf('T5');
+    expect([third.payment_status, third.overall]).toEqual(['mismatch', 'discrepant']);
+    expect((third.differences as { party: unknown }).party).toEqual([
+      { flow: 'payment', document: expect.any(String), expected: mill.uscc, actual: other.uscc },
+    ]);
+    expect((await flowsOf('T6')).payment_status).toBe('matched');
+  });
 });

@@ -162,7 +162,10 @@ const differencesSchema = z
         }),
       )
       .optional()
-      .openapi({ description: 'Documents naming another party than the trade’s' }),
+      .openapi({
+        description:
+          'Documents naming another party than the trade’s: a payee other than the seller, a payer party other than the buyer, an invoice seller or buyer other than the trade’s',
+      }),
     invoice_reversal: z
       .array(z.object({ document: z.string(), reversed_beyond: z.string() }))
       .optional()
