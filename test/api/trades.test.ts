@@ -236,6 +236,10 @@ describe('GET /v1/trades — scope and order', () => {
     expect(
       await list('material=FE_HEAVY&from=2026-10-03T10:00:00%2B08:00&to=2026-10-07T10:00:00%2B08:00'),
     ).toEqual(['X5', 'X2']);
+    // The same with the offsets' `+` unencoded, as curl sends what was typed: it arrives as a space.
+    expect(
+      await list('material=FE_HEAVY&from=2026-10-03T10:00:00+08:00&to=2026-10-07T10:00:00+08:00'),
+    ).toEqual(['X5', 'X2']);
     // A party out of scope: its trades with in-scope parties only (here none).
     expect(await list(`party=${T.uscc}`)).toEqual([]);
     expect(await list(`party=${T.uscc}`, o705)).toEqual(['X4']);

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Db } from '../../db/database';
 import { isValidUscc } from '../../domain/ids';
+import { isRecordTime } from '../../domain/time';
 import type { Keyring } from '../../security/keys';
 import { isPersonKey } from '../../security/pii';
 import { problemResponse as problemDoc, retryAfterHeader } from '../problems';
@@ -84,3 +85,23 @@ export const readErrors = () => ({
 
 /** 404 of a single resource: unknown and out of scope answer alike (no existence oracle). */
 export const notFoundError = (description: string) => ({ 404: problemDoc(description) });
+
+const RFC3339_MESSAGE = 'must be an RFC 3339 date-time with a UTC offset, e.g. "2026-10-02T08:15:00+08:00"';
+const rfc3339 = z.iso.datetime({ offset: true });
+
+/**
+ * A time query parameter (`from`, `to`): RFC 3339 with a UTC offset, in the years 1900–2999 (the
+ * times a record may carry, src/domain/time.ts). An unencoded `+` in a query string stands for a
+ * space (form encoding), and curl sends `?from=2026-10-05T00:00:00+08:00` as typed: an offset
+ * whose sign arrived as a space is read as the `+` it was (a space can stand nowhere else there).
+ */
+export const instantParam = (description: string, example: string) =>
+  z
+    .string()
+    .overwrite((v) =>
+      v.replace(/^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/, '$1+$2'),
+    )
+    .refine((v) => rfc3339.safeParse(v).success, { message: RFC3339_MESSAGE, abort: true })
+    .refine((v) => isRecordTime(Date.parse(v)), 'must fall in the years 1900–2999 (Asia/Shanghai)')
+    .optional()
+    .openapi({ description, example, format: 'date-time' });

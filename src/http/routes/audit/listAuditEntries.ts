@@ -6,6 +6,7 @@ import type { App } from '../../app';
 import { ROLES_FOR, requireRole } from '../../auth';
 import { problemResponse as problemDoc, retryAfterHeader } from '../../problems';
 import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
+import { instantParam } from '../query-wire';
 
 export interface AuditRouteDeps {
   db: Db;
@@ -28,8 +29,6 @@ export function decodeCursor(cursor: string): bigint | null {
   return id <= MAX_ID ? id : null;
 }
 
-const RFC3339 = 'must be an RFC 3339 date-time with a UTC offset, e.g. "2026-10-02T08:15:00+08:00"';
-
 const querySchema = z
   .object({
     actor: z
@@ -37,14 +36,8 @@ const querySchema = z
       .regex(OFFICER_LOGIN, 'must be an officer login')
       .optional()
       .openapi({ description: 'Only entries by this officer (login)', example: 'li.wei' }),
-    from: z.iso.datetime({ offset: true, error: RFC3339 }).optional().openapi({
-      description: 'Entries at or after this time (inclusive)',
-      example: '2026-10-01T00:00:00+08:00',
-    }),
-    to: z.iso
-      .datetime({ offset: true, error: RFC3339 })
-      .optional()
-      .openapi({ description: 'Entries before this time (exclusive)', example: '2026-11-01T00:00:00+08:00' }),
+    from: instantParam('Entries at or after this time (inclusive)', '2026-10-01T00:00:00+08:00'),
+    to: instantParam('Entries before this time (exclusive)', '2026-11-01T00:00:00+08:00'),
     limit: limitParam(),
     cursor: cursorParam(decodeCursor, 'MTIzNA'),
   })

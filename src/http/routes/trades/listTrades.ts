@@ -19,6 +19,7 @@ import {
 import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 import {
   FLOW_STATUSES,
+  instantParam,
   kgString,
   moneyString,
   OVERALL_STATUSES,
@@ -52,20 +53,6 @@ export function decodeTradeCursor(cursor: string): TradeCursor | null {
   return encodeTradeCursor(c) === cursor ? c : null;
 }
 
-const TIME_RANGE_MS = [Date.UTC(1900, 0, 1), Date.UTC(3000, 0, 1)] as const;
-const instant = (description: string, example: string) =>
-  z.iso
-    .datetime({
-      offset: true,
-      error: 'must be an RFC 3339 date-time with a UTC offset, e.g. "2026-10-02T08:15:00+08:00"',
-    })
-    .refine((v) => {
-      const t = Date.parse(v);
-      return t >= TIME_RANGE_MS[0] && t < TIME_RANGE_MS[1];
-    }, 'must be between 1900 and 2999')
-    .optional()
-    .openapi({ description, example });
-
 export const listTradesQuery = z
   .object({
     party: partyKeyParam('Trades where this party is the seller or the buyer').optional(),
@@ -86,8 +73,8 @@ export const listTradesQuery = z
           'divisions: the part of it outside them is ignored, so a division wholly outside gives an empty list',
         example: '440703',
       }),
-    from: instant('Trades that occurred at or after this time (inclusive)', '2026-10-01T00:00:00+08:00'),
-    to: instant('Trades that occurred before this time (exclusive)', '2026-11-01T00:00:00+08:00'),
+    from: instantParam('Trades that occurred at or after this time (inclusive)', '2026-10-01T00:00:00+08:00'),
+    to: instantParam('Trades that occurred before this time (exclusive)', '2026-11-01T00:00:00+08:00'),
     status: z
       .enum(TRADE_LIST_STATUSES, {
         error: `must be one of ${TRADE_LIST_STATUSES.join(', ')}`,
