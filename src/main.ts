@@ -28,7 +28,7 @@ const USAGE = `retrace <command>
   officer rotate-token <login> | disable <login> | enable <login> | list
   audit verify [--expect-head <id>:<hash>]  check the audit log's hash chain (exit 1 when broken)
   serve api [--processes N] | serve worker  run the HTTP API (N processes on one port) / the queue workers
-  quarantine list [--platform P] [--all] | quarantine replay <id>
+  quarantine list [--platform P] [--all] [--limit N] [--before ID] | quarantine replay <id>
   dead-letters list [--platform P] | dead-letters retry <platform>:<event_id> | --all
   chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]
   simulate --url <base> --platform <code> --secret <whsec> [--seed N] [--months N] [--scale N] [--start YYYY-MM]
@@ -87,6 +87,7 @@ const FLAGS = {
   platform: { type: 'string' },
   all: { type: 'boolean' },
   limit: { type: 'string' },
+  before: { type: 'string' },
   role: { type: 'string' },
   divisions: { type: 'string' },
   pii: { type: 'boolean' },
@@ -173,7 +174,7 @@ async function main(argv: string[]): Promise<void> {
         return await quarantineCommand(
           rt,
           rest,
-          flags as { platform?: string; all?: boolean; limit?: string },
+          flags as { platform?: string; all?: boolean; limit?: string; before?: string },
         );
       case 'officer':
         return await officerCommand(rt, rest, flags as OfficerFlags);
@@ -185,7 +186,7 @@ async function main(argv: string[]): Promise<void> {
         return await deadLettersCommand(
           rt,
           rest,
-          flags as { platform?: string; all?: boolean; limit?: string },
+          flags as { platform?: string; all?: boolean; limit?: string; before?: string },
         );
       case 'report':
         return await reportCommand(rt, flags as ReportFlags);

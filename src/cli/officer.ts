@@ -1,4 +1,4 @@
-import { isValidDivision } from '../domain/ids';
+import { isValidDivision, JIANGMEN_DIVISIONS } from '../domain/ids';
 import {
   insertOfficer,
   listOfficers,
@@ -9,7 +9,7 @@ import {
   setOfficerStatus,
 } from '../repositories/officers.repository';
 import type { Runtime } from '../runtime';
-import { printJson, say, UsageError } from './output';
+import { CliError, printJson, say, UsageError } from './output';
 
 const USAGE =
   'officer add <login> --role officer|supervisor|auditor|admin --divisions 440703,440704 [--pii]\n' +
@@ -31,6 +31,13 @@ export function parseDivisions(value: string): string[] {
   if (bad.length > 0) {
     throw new UsageError(
       `not a division code: ${bad.join(', ')} (6-digit 行政区划代码 such as 440703; 440700 = all of Jiangmen)`,
+    );
+  }
+  // The bureau's officers hold Jiangmen's divisions: any other code would show them nothing.
+  const elsewhere = codes.filter((c) => !JIANGMEN_DIVISIONS.some((d) => d.code === c));
+  if (elsewhere.length > 0) {
+    throw new UsageError(
+      `not a division of Jiangmen: ${elsewhere.join(', ')} (one of ${JIANGMEN_DIVISIONS.map((d) => d.code).join(', ')})`,
     );
   }
   return [...new Set(codes)];
@@ -69,7 +76,7 @@ export async function officerCommand(rt: Runtime, args: string[], flags: Officer
         pii,
       });
       if (token === null) {
-        throw new UsageError(`officer ${login} already exists (use rotate-token for a new token)`);
+        throw new CliError(`officer ${login} already exists (use rotate-token for a new token)`);
       }
       say(`added officer ${login} (${role}); keep the token: it is shown only now`);
       printJson({ login, token });
@@ -77,7 +84,7 @@ export async function officerCommand(rt: Runtime, args: string[], flags: Officer
     }
     case 'rotate-token': {
       const token = await rotateOfficerToken(rt.db, rt.keyring, login);
-      if (token === null) throw new UsageError(`no officer ${login}`);
+      if (token === null) throw new CliError(`no officer ${login}`);
       say(`new token for ${login}; every earlier token is revoked`);
       printJson({ login, token });
       return;
@@ -85,7 +92,7 @@ export async function officerCommand(rt: Runtime, args: string[], flags: Officer
     case 'disable':
     case 'enable': {
       const status = sub === 'disable' ? 'disabled' : 'enabled';
-      if (!(await setOfficerStatus(rt.db, login, status))) throw new UsageError(`no officer ${login}`);
+      if (!(await setOfficerStatus(rt.db, login, status))) throw new CliError(`no officer ${login}`);
       say(
         sub === 'disable'
           ? `officer ${login} disabled; their tokens are revoked`

@@ -9,10 +9,22 @@ export function say(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** The command line was wrong (an unknown flag, a missing value…): exit 2, with the usage. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * A well-formed command that cannot be carried out — no such platform, officer, trade or
+ * quarantined event; one that exists already: exit 1 with the message (no usage: it was right).
+ */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
   }
 }
 

@@ -8,7 +8,7 @@ import {
 } from '../repositories/platforms.repository';
 import type { Runtime } from '../runtime';
 import { generateSecret } from '../security/webhook';
-import { printJson, say, UsageError } from './output';
+import { CliError, printJson, say, UsageError } from './output';
 
 export async function platformCommand(
   rt: Runtime,
@@ -37,7 +37,7 @@ export async function platformCommand(
         secretEnc: rt.keyring.encrypt('platform-secrets', secret),
       });
       if (!created)
-        throw new UsageError(`platform ${code} already exists (use rotate-secret for a new secret)`);
+        throw new CliError(`platform ${code} already exists (use rotate-secret for a new secret)`);
       say(`registered platform ${code}; keep the secret: it is shown only now`);
       printJson({ code, secret });
       return;
@@ -45,7 +45,7 @@ export async function platformCommand(
     case 'rotate-secret': {
       const secret = generateSecret();
       const n = await addPlatformSecret(rt.db, code, rt.keyring.encrypt('platform-secrets', secret));
-      if (n === null) throw new UsageError(`no platform ${code}`);
+      if (n === null) throw new CliError(`no platform ${code}`);
       say(`secret #${n} added; earlier secrets stay valid until \`platform revoke-old-secrets ${code}\``);
       printJson({ code, secret });
       return;
@@ -58,7 +58,7 @@ export async function platformCommand(
     case 'disable':
     case 'enable': {
       const ok = await setPlatformStatus(rt.db, code, sub === 'disable' ? 'disabled' : 'enabled');
-      if (!ok) throw new UsageError(`no platform ${code}`);
+      if (!ok) throw new CliError(`no platform ${code}`);
       say(`platform ${code} ${sub}d (running API processes are notified)`);
       printJson({ code, status: sub === 'disable' ? 'disabled' : 'enabled' });
       return;

@@ -1,7 +1,7 @@
 import { buildChain, type Direction } from '../chains/chain.service';
 import { findTradeRef } from '../repositories/chains.repository';
 import type { Runtime } from '../runtime';
-import { limitFlag, printJson, say, UsageError } from './output';
+import { CliError, limitFlag, printJson, say, UsageError } from './output';
 
 /** `chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]` */
 export async function chainCommand(
@@ -21,7 +21,7 @@ export async function chainCommand(
   if (!Number.isInteger(depth) || depth < 1 || depth > 20)
     throw new UsageError('--depth is a whole number from 1 to 20');
   const ref = await findTradeRef(rt.db, id);
-  if (!ref) throw new UsageError(`no trade ${id}`);
+  if (!ref) throw new CliError(`no trade ${id}`);
   printJson(await buildChain(rt.db, ref, { direction, maxDepth: depth }));
 }
 

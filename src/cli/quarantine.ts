@@ -1,28 +1,37 @@
 import { IngestService } from '../ingest/ingest.service';
 import { findQuarantined, listQuarantine, markReplayed } from '../repositories/quarantine.repository';
 import type { Runtime } from '../runtime';
-import { limitFlag, printJson, UsageError } from './output';
+import { CliError, limitFlag, printJson, say, UsageError } from './output';
 
 export async function quarantineCommand(
   rt: Runtime,
   args: string[],
-  flags: { platform?: string; all?: boolean; limit?: string },
+  flags: { platform?: string; all?: boolean; limit?: string; before?: string },
 ): Promise<void> {
   const [sub, id] = args;
   if (sub === 'list') {
+    if (flags.before !== undefined && !/^\d{1,18}$/.test(flags.before))
+      throw new UsageError('--before takes an id from `quarantine list` (its next_before)');
+    const limit = limitFlag(flags.limit);
+    // Newest first, one page at a time: one row more than asked tells whether there is a next page.
     const rows = await listQuarantine(rt.db, {
       platform: flags.platform,
       includeReplayed: flags.all === true,
-      limit: limitFlag(flags.limit),
+      limit: limit + 1,
+      beforeId: flags.before === undefined ? undefined : BigInt(flags.before),
     });
-    printJson({ items: rows });
+    const items = rows.slice(0, limit);
+    const nextBefore = rows.length > limit ? String(items.at(-1)!.id) : null;
+    printJson({ items, next_before: nextBefore });
+    if (nextBefore !== null)
+      say(`more: quarantine list --before ${nextBefore}${flags.limit ? ` --limit ${limit}` : ''}`);
     return;
   }
   if (sub === 'replay') {
     if (!id || !/^\d{1,18}$/.test(id))
       throw new UsageError('quarantine replay <id> (the numeric id from `quarantine list`)');
     const row = await findQuarantined(rt.db, BigInt(id));
-    if (!row) throw new UsageError(`no quarantined event ${id}`);
+    if (!row) throw new CliError(`no quarantined event ${id}`);
     const ingest = new IngestService({
       db: rt.db,
       queues: rt.queues,
@@ -48,5 +57,7 @@ export async function quarantineCommand(
     if (result.outcome === 'still_invalid' || result.outcome === 'conflict') process.exitCode = 1;
     return;
   }
-  throw new UsageError('quarantine list [--platform <code>] [--all] | quarantine replay <id>');
+  throw new UsageError(
+    'quarantine list [--platform <code>] [--all] [--limit N] [--before ID] | quarantine replay <id>',
+  );
 }

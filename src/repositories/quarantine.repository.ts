@@ -48,7 +48,7 @@ export async function quarantine(db: Db, entries: readonly QuarantineEntry[]): P
 
 export async function listQuarantine(
   db: Db,
-  opts: { platform?: string; includeReplayed?: boolean; limit?: number },
+  opts: { platform?: string; includeReplayed?: boolean; limit?: number; beforeId?: bigint },
 ) {
   let q = db
     .selectFrom('quarantined_events')
@@ -68,6 +68,7 @@ export async function listQuarantine(
     .limit(opts.limit ?? 100);
   if (opts.platform) q = q.where('platform', '=', opts.platform);
   if (!opts.includeReplayed) q = q.where('replayed_at', 'is', null);
+  if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
   return q.execute();
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { officerCommand, parseDivisions } from '../../src/cli/officer';
+import { CliError } from '../../src/cli/output';
 import { findOfficer, findOfficerByToken } from '../../src/repositories/officers.repository';
 import { createTestContext, type TestContext, uid } from '../support/context';
 
@@ -60,13 +61,20 @@ describe('retrace officer', () => {
     await expect(run(['add', name], { role: 'officer' })).rejects.toThrow(/--divisions is required/);
     await expect(run(['add', name], { role: 'officer', divisions: '440703,4407' })).rejects.toThrow(/4407/);
     await expect(run(['add', name], { role: 'officer', divisions: '440000' })).rejects.toThrow(/440000/);
+    // A real division, but not Jiangmen's: the officer would see nothing.
+    await expect(run(['add', name], { role: 'officer', divisions: '440703,110105' })).rejects.toThrow(
+      /not a division of Jiangmen: 110105/,
+    );
     await expect(run(['add', 'Bad Login'], { role: 'officer', divisions: '440703' })).rejects.toThrow(
       /login/,
     );
     await run(['add', name], { role: 'officer', divisions: '440700' });
+    // Well-formed commands that cannot be carried out are errors (exit 1), not usage errors (exit 2).
+    await expect(run(['add', name], { role: 'officer', divisions: '440703' })).rejects.toThrow(CliError);
     await expect(run(['add', name], { role: 'officer', divisions: '440703' })).rejects.toThrow(
       /already exists/,
     );
+    await expect(run(['disable', 'nobody.here'])).rejects.toThrow(CliError);
   });
 
   it('rotate-token revokes the old token', async () => {

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CliError } from '../../src/cli/output';
+import { quarantineCommand } from '../../src/cli/quarantine';
+import { createTestContext, type TestContext } from '../support/context';
+import { tradeCreated } from '../support/factories';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext();
+});
+afterAll(async () => ctx.close());
+
+// biome-ignore lint/suspicious/noExplicitAny: CLI output is arbitrary JSON.
+async function run(args: string[], flags: Record<string, string | boolean> = {}): Promise<any> {
+  const writes: string[] = [];
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    writes.push(String(chunk));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await quarantineCommand(ctx.rt, args, flags);
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+  return JSON.parse(writes.join(''));
+}
+
+describe('retrace quarantine', () => {
+  it('list pages newest first with --limit and --before; replay of an unknown id is an error', async () => {
+    const p = await ctx.addPlatform();
+    for (let i = 0; i < 3; i++) {
+      const bad = tradeCreated({ total_amount: 12 }); // a JSON number: 400, quarantined
+      const res = await ctx.post(`/v1/ingest/${p.code}/events`, JSON.stringify(bad), { secret: p.secret });
+      expect(res.status).toBe(400);
+    }
+    const first = await run(['list'], { platform: p.code, limit: '2' });
+    expect(first.items).toHaveLength(2);
+    expect(BigInt(first.items[0].id)).toBeGreaterThan(BigInt(first.items[1].id));
+    expect(first.next_before).toBe(String(first.items[1].id));
+    const second = await run(['list'], { platform: p.code, limit: '2', before: first.next_before });
+    expect(second.items).toHaveLength(1);
+    expect(second.next_before).toBeNull();
+    const all = await run(['list'], { platform: p.code });
+    expect(all.items.map((r: { id: string }) => String(r.id))).toEqual(
+      [...first.items, ...second.items].map((r: { id: string }) => String(r.id)),
+    );
+    await expect(run(['list'], { before: 'abc' })).rejects.toThrow(/--before/);
+    await expect(run(['replay', '999999999'])).rejects.toThrow(CliError);
+  });
+});
