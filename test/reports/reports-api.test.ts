@@ -192,7 +192,7 @@ describe('GET /v1/reports/{id}', () => {
     expect((await get(`/v1/reports/${r703.id}`, auditor.token)).status).toBe(403);
   });
 
-  it('hostile ids are 400, never 5xx', async () => {
+  it('ids that can name no report are 404, as for trades and findings, never 5xx', async () => {
     for (const id of [
       'abc',
       '0',
@@ -203,7 +203,8 @@ describe('GET /v1/reports/{id}', () => {
       '%27%20OR%201%3D1',
     ]) {
       const res = await get(`/v1/reports/${id}`, sup700.token);
-      expect(res.status, id).toBe(400);
+      expect(res.status, id).toBe(404);
+      expect((await get(`/v1/reports/${id}/download?format=csv`, sup700.token)).status, id).toBe(404);
     }
   });
 });

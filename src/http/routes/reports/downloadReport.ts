@@ -10,7 +10,7 @@ import type { App } from '../../app';
 import { addAuditSubjects, canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { ProblemError, problemResponse as problemDoc, retryAfterHeader } from '../../problems';
 import { notFoundError, readErrors } from '../query-wire';
-import { type ReportsRouteDeps, reportIdParam, reportNotFound } from './report-wire';
+import { parseReportId, type ReportsRouteDeps, reportIdParam, reportNotFound } from './report-wire';
 
 const binary = (description: string) => z.string().openapi({ type: 'string', format: 'binary', description });
 
@@ -69,7 +69,8 @@ export function registerDownloadReport(app: App, deps: ReportsRouteDeps): void {
   app.openapi(downloadReportRoute, async (c) => {
     const { id } = c.req.valid('param');
     const { format } = c.req.valid('query');
-    const report = await findReport(deps.db, BigInt(id));
+    const reportId = parseReportId(id);
+    const report = reportId === null ? undefined : await findReport(deps.db, reportId);
     if (!report || !canSee(officerScope(c.get('officer')!), report.division)) throw reportNotFound(id);
     if (report.status !== 'done') {
       throw new ProblemError(

@@ -4,6 +4,7 @@ import type { App } from '../../app';
 import { canSee, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { notFoundError, readErrors } from '../query-wire';
 import {
+  parseReportId,
   type ReportsRouteDeps,
   reportExample,
   reportIdParam,
@@ -38,7 +39,8 @@ export const getReportRoute = createRoute({
 export function registerGetReport(app: App, deps: ReportsRouteDeps): void {
   app.openapi(getReportRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const report = await findReport(deps.db, BigInt(id));
+    const reportId = parseReportId(id);
+    const report = reportId === null ? undefined : await findReport(deps.db, reportId);
     if (!report || !canSee(officerScope(c.get('officer')!), report.division)) throw reportNotFound(id);
     const files = (await listReportFiles(deps.db, [report.id])).get(report.id.toString()) ?? [];
     return c.json(toReportWire(report, files), 200);

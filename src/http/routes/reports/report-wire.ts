@@ -21,12 +21,18 @@ const MAX_ID = 9_223_372_036_854_775_807n;
 export const PERIOD_RE = /^(20\d\d)-(0[1-9]|1[0-2])$/;
 
 export const reportIdParam = z.object({
-  id: z
-    .string()
-    .regex(/^[1-9]\d{0,18}$/, 'must be a report id (a positive whole number)')
-    .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_ID, 'must be a report id (a positive whole number)')
-    .openapi({ param: { name: 'id', in: 'path' }, description: 'The report id', example: '17' }),
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, description: 'The report id', example: '17' }),
 });
+
+/**
+ * The report an `{id}` names, or null when it can name none: then, as for trades and findings,
+ * the answer is 404 (no such report), not a 400 about the id's shape.
+ */
+export function parseReportId(id: string): bigint | null {
+  if (!/^[1-9]\d{0,18}$/.test(id)) return null;
+  const n = BigInt(id);
+  return n <= MAX_ID ? n : null;
+}
 
 export const reportFileSchema = z
   .object({
