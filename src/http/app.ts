@@ -105,7 +105,10 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return problemResponse(
         c,
-        new ProblemError(status === 413 ? 'payload_too_large' : 'malformed', err.message),
+        new ProblemError(
+          status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'malformed',
+          err.message,
+        ),
       );
     }
     (c.get('log') ?? deps.log).error({ err }, 'unhandled error');
@@ -118,8 +121,29 @@ export function createBaseApp(deps: { log: Logger; metrics: Metrics }): App {
     );
   });
 
-  app.notFound((c) =>
-    problemResponse(c, new ProblemError('not_found', `No resource at ${auditText(c.req.path)}.`)),
-  );
+  // A path that exists with other methods is a 405 with `Allow`, not a 404. The routes are read
+  // when the first such request comes: by then every route is registered.
+  let routes: { method: string; pattern: RegExp }[] | null = null;
+  app.notFound((c) => {
+    routes ??= app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => ({
+        method: r.method,
+        pattern: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}$`),
+      }));
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(c.req.path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      if (allowed.includes('GET')) allowed.push('HEAD');
+      c.header('allow', allowed.join(', '));
+      return problemResponse(
+        c,
+        new ProblemError(
+          'method_not_allowed',
+          `${c.req.method} is not allowed here; use ${allowed.join(' or ')}.`,
+        ),
+      );
+    }
+    return problemResponse(c, new ProblemError('not_found', `No resource at ${auditText(c.req.path)}.`));
+  });
   return app;
 }

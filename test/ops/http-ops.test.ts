@@ -3,6 +3,7 @@ import { createMetrics } from '../../src/ops/metrics';
 import { publishMetrics, sharedMetricsKey } from '../../src/ops/shared-metrics';
 import { createTestContext, json, type TestContext } from '../support/context';
 import { tradeCreated } from '../support/factories';
+import { addOfficer, bearer } from '../support/officers';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -94,9 +95,25 @@ describe('operations endpoints', () => {
     expect((await ctx.app.request('/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
   });
 
-  it('unknown paths are problem+json 404s', async () => {
+  it('unknown paths are problem+json 404s; a known path with another method is a 405 with Allow', async () => {
     const res = await ctx.app.request('/nope');
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
+    const get = await ctx.app.request('/v1/ingest/jmrr/events');
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    expect(get.headers.get('content-type')).toContain('application/problem+json');
+    // Officer paths authenticate first: only a caller with a valid token learns what is there.
+    expect((await ctx.app.request('/v1/trades/42/chain', { method: 'POST' })).status).toBe(401);
+    const officer = await addOfficer(ctx);
+    const post = await ctx.app.request('/v1/trades/42/chain', {
+      method: 'POST',
+      headers: bearer(officer.token),
+    });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect((await ctx.app.request('/v1/trades/42/nope', { headers: bearer(officer.token) })).status).toBe(
+      404,
+    );
   });
 });
