@@ -53,7 +53,7 @@ import {
   taxOf,
   UNIT_PRICE_PATTERN,
 } from './money';
-import { isRecordDate, isRecordTime } from './time';
+import { isRecordDate, isRecordTime, shanghaiDate } from './time';
 
 export const EVENT_TYPES = [
   'party.registered',
@@ -255,6 +255,10 @@ function residentIdProblem(s: string): string | null {
   if (/^\d{17}x$/.test(s)) return 'check character must be an upper-case X';
   if (!/^\d{17}[\dX]$/.test(s)) return 'must be 17 digits followed by a digit or X';
   if (!isRealBirthDate(s.slice(6, 14))) return 'digits 7–14 must be a real birth date (YYYYMMDD, from 1900)';
+  // Nobody selling scrap today was born after today (Asia/Shanghai): a later date is a typo. What
+  // passes once passes for ever, so a replay never turns an accepted id into a rejected one.
+  if (s.slice(6, 14) > shanghaiDate(Date.now()).replaceAll('-', ''))
+    return 'digits 7–14 must be a birth date not after today';
   if (residentIdCheckChar(s.slice(0, 17)) !== s[17]) return 'fails the GB 11643 check character';
   return null;
 }

@@ -42,6 +42,7 @@ import {
   taxOf,
 } from './money';
 import { monthlyStock } from './stock';
+import { shanghaiDate } from './time';
 
 // ---------------------------------------------------------------------------------------------
 // Periods
@@ -70,10 +71,7 @@ export function periodBounds(period: string): { startMs: number; endMs: number }
   };
 }
 
-/** The Asia/Shanghai calendar date ('YYYY-MM-DD') of an instant. */
-export function shanghaiDate(atMs: number): string {
-  return new Date(atMs + SHANGHAI_OFFSET_MS).toISOString().slice(0, 10);
-}
+export { shanghaiDate };
 
 // ---------------------------------------------------------------------------------------------
 // Inputs

@@ -23,3 +23,8 @@ export function isRecordTime(ms: number): boolean {
 export function isRecordDate(date: string): boolean {
   return date >= '1900-01-01' && date <= '2999-12-31';
 }
+
+/** The Asia/Shanghai calendar date ('YYYY-MM-DD') of an instant. */
+export function shanghaiDate(atMs: number): string {
+  return new Date(atMs + 8 * 3600_000).toISOString().slice(0, 10);
+}

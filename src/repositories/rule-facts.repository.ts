@@ -13,6 +13,7 @@ import type {
   WeighingFact,
 } from '../domain/rules/facts';
 import { addMonths, DAY_MS, type Finding, type PeriodWindow, periodWindow } from '../domain/rules/types';
+import { shanghaiDate } from '../domain/time';
 import type { Keyring } from '../security/keys';
 
 /** Everything the rules read for one period, loaded with a fixed number of queries. */
@@ -82,8 +83,6 @@ function interner(): <T extends string | null>(s: T) => T {
     return s;
   };
 }
-
-const shanghaiDate = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
 
 export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string): Promise<PeriodFacts> {
   const w = periodWindow(period);

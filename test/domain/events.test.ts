@@ -373,6 +373,19 @@ describe('parties', () => {
       '/data/seller/id_number',
       /upper-case X/,
     );
+    // A real calendar date, but after today: nobody trading now was born then.
+    const tomorrow = new Date(Date.now() + 8 * 3600_000 + 86_400_000)
+      .toISOString()
+      .slice(0, 10)
+      .replaceAll('-', '');
+    expectError(
+      variant(
+        'trade.created',
+        (b) => (b.data.seller = { ...person(), id_number: makeResidentId(`440703${tomorrow}123`) }),
+      ),
+      '/data/seller/id_number',
+      /not after today/,
+    );
   });
 
   it('requires names to be non-empty after trimming and at most 200 characters', () => {
