@@ -13,8 +13,9 @@
  *   DOMAIN.md order (zeros included, so the table has the same shape every month: chart-ready).
  * - top parties by findings: the parties with the most standing findings; ties broken by more
  *   critical, then high, then medium findings, then party key. At most TOP_N.
- * - top parties by unsourced quantity: enterprises located in the division (natural persons are
- *   excluded: an individual selling scrap has no purchases to source it from), Σ unsourced grams
+ * - top parties by unsourced quantity: trading enterprises (recyclers and sorting centres that are
+ *   not generators) located in the division — a generator's or an unregistered enterprise's own
+ *   scrap is an origin, not unsourced, and an individual has no purchases — Σ unsourced grams
  *   of their sales made in the period (sale_results.unsourced_g, i.e. what no earlier purchase of
  *   the same material covered); only parties with some unsourced quantity; ties by party key.
  * - flow coverage: the division's active trades that occurred in the period — a trade belongs to a

@@ -56,8 +56,11 @@ export async function loadMonthlyAnomaliesInput(
     .where(inDivisions('a.division', scope))
     .execute();
 
-  // Σ per enterprise of the sales it made in the month; natural persons are left out (see
-  // src/reports/monthly-anomalies.ts). sum(int8) is numeric in PostgreSQL: cast back to int8.
+  // Σ per trading enterprise (a recycler or sorting centre, not a generator: isTrading in
+  // src/domain/rules/stock-rules.ts) of the sales it made in the month. Only they can sell beyond
+  // what they bought: a generator's or an unregistered enterprise's own scrap is an origin
+  // (`enterprise_kg` of a chain, CONTRACT.md 3), and a natural person has no purchases to source it
+  // from. sum(int8) is numeric in PostgreSQL: cast back to int8.
   const unsourced = await sql<{
     party_key: string;
     name: string;
@@ -71,7 +74,9 @@ export async function loadMonthlyAnomaliesInput(
            array_agg(DISTINCT s.material ORDER BY s.material) FILTER (WHERE s.unsourced_g > 0) AS materials
     FROM sale_results s JOIN parties p ON p.party_key = s.party_key
     WHERE s.sale_at >= ${start} AND s.sale_at < ${end}
-      AND p.kind = 'enterprise' AND ${inDivisions('p.division', scope)}
+      AND p.kind = 'enterprise' AND NOT ('generator' = ANY (p.roles))
+      AND ('recycler' = ANY (p.roles) OR 'sorting_center' = ANY (p.roles))
+      AND ${inDivisions('p.division', scope)}
     GROUP BY s.party_key, p.name, p.division
     HAVING sum(s.unsourced_g) > 0
     ORDER BY sum(s.unsourced_g) DESC, s.party_key

@@ -11,7 +11,9 @@ import {
   findReportFile,
   type ReportFormat,
 } from '../../src/repositories/reports.repository';
+import { push } from '../api/query-app';
 import { createTestContext, type TestContext } from '../support/context';
+import { enterprise, envelope, person, tradeOf } from '../support/factories';
 import { csvSections, pdfText } from './report-files';
 import { A, B, C, loadWorkedData, type WorkedData } from './worked-data';
 
@@ -361,5 +363,48 @@ describe('files', () => {
       for (const font of fonts) if (!font.hasGlyphForCodePoint(cp)) missing.add(ch);
     }
     expect([...missing]).toEqual([]);
+  });
+});
+
+describe('unsourced ranking', () => {
+  it('ranks only trading enterprises: a generator’s or an unregistered enterprise’s own scrap is an origin', async () => {
+    // Heshan (440784), August 2026: nothing else of the worked data is there.
+    const p = await ctx.addPlatform();
+    const G = enterprise('鹤山五金制品厂', '440784'); // generator: sells its own scrap
+    const U = enterprise('鹤山某贸易公司', '440784'); // registered nowhere: counted as generating
+    const R = enterprise('鹤山再生资源回收站', '440784'); // recycler: 1,000 kg bought, 1,500 sold
+    const mill = enterprise('鹤山钢铁有限公司', '440784');
+    const registered = (e: typeof G, roles: string[]) =>
+      envelope('party.registered', {
+        uscc: e.uscc,
+        name: e.name,
+        division: '440784',
+        taxpayer_kind: 'general',
+        established_on: '2015-03-01',
+        roles,
+      });
+    const at = (day: number) => `2026-08-${String(day).padStart(2, '0')}T10:00:00+08:00`;
+    await push(
+      ctx,
+      p,
+      registered(G, ['generator']),
+      registered(R, ['recycler']),
+      registered(mill, ['utilizer']),
+      tradeOf('H1', person('李四', '440784'), R, at(3), [['FE_HEAVY', '1000', '2.20', '2200.00']]),
+      tradeOf('H2', R, mill, at(5), [['FE_HEAVY', '1500', '2.40', '3600.00']]),
+      tradeOf('H3', G, mill, at(6), [['FE_HEAVY', '3000', '2.40', '7200.00']]),
+      tradeOf('H4', U, mill, at(7), [['FE_HEAVY', '2000', '2.40', '4800.00']]),
+    );
+    const { report } = await requestReport(ctx.rt.db, {
+      kind: 'monthly_anomalies',
+      division: '440784',
+      period: '2026-08',
+      requestedBy: 'cli',
+    });
+    expect(await renderReport({ db: ctx.rt.db }, report.id, { finalAttempt: true })).toBe('done');
+    const content = (await findReportContent(ctx.rt.db, report.id)) as MonthlyAnomaliesContent;
+    expect(
+      content.top_parties_by_unsourced.map((x) => [x.party_key, x.unsourced_kg, x.unsourced_share]),
+    ).toEqual([[R.uscc, '500.000', '0.3333']]);
   });
 });
