@@ -242,15 +242,16 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
     invoiced_fen: bigint;
     invoiced_g: bigint;
     differences: FlowFact['differences'];
-    live_payments: number;
+    payments: string[] | null;
     weighings: { ticket_no: string; net_g: string }[] | null;
     invoices: string[] | null;
   }>`SELECT f.platform, f.trade_id, f.payment_status, f.weighing_status, f.invoice_status, f.paid_fen, f.weighed_g,
             f.invoiced_fen, f.invoiced_g, f.differences,
-            (SELECT count(*) FROM payment_links l JOIN payments p ON p.platform = l.platform AND p.payment_id = l.payment_id
+            (SELECT array_agg(COALESCE(p.serial_no, p.payment_id) ORDER BY COALESCE(p.serial_no, p.payment_id))
+               FROM payment_links l JOIN payments p ON p.platform = l.platform AND p.payment_id = l.payment_id
               WHERE l.platform = f.platform AND l.trade_id = f.trade_id
-                AND NOT EXISTS (SELECT 1 FROM payment_reversals r WHERE r.platform = p.platform AND r.payment_id = p.payment_id))::int
-              AS live_payments,
+                AND NOT EXISTS (SELECT 1 FROM payment_reversals r WHERE r.platform = p.platform AND r.payment_id = p.payment_id))
+              AS payments,
             (SELECT jsonb_agg(jsonb_build_object('ticket_no', w.ticket_no, 'net_g', w.net_g::text) ORDER BY w.ticket_no)
                FROM weighings w WHERE w.platform = f.platform AND w.trade_id = f.trade_id) AS weighings,
             (SELECT array_agg(l.invoice_no ORDER BY l.invoice_no) FROM invoice_links l
@@ -376,7 +377,7 @@ export async function loadPeriodFacts(db: Db, keyring: Keyring, period: string):
         invoicedFen: f.invoiced_fen,
         invoicedG: f.invoiced_g,
         differences: f.differences,
-        livePayments: f.live_payments,
+        payments: f.payments ?? [],
         weighings: (f.weighings ?? []).map((x) => ({ ticketNo: x.ticket_no, netG: BigInt(x.net_g) })),
         invoices: f.invoices ?? [],
       },

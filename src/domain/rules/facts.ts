@@ -47,8 +47,8 @@ export interface FlowFact {
     invoice_quantity?: { trade_kg: string; invoiced_kg: string; difference_kg: string; tolerance_kg: string };
     invoice_expected?: boolean;
   };
-  /** Live (not reversed) payments linked to the trade. */
-  livePayments: number;
+  /** The live (not reversed) payments linked to the trade: their numbers (bank serial, else payment id). */
+  payments: readonly string[];
   weighings: readonly { ticketNo: string; netG: bigint }[];
   invoices: readonly string[];
 }

@@ -55,7 +55,7 @@ export function paymentMismatch(
   const out: Finding[] = [];
   for (const t of trades) {
     const f = flows.get(`${t.platform}:${t.tradeId}`);
-    if (!f || f.livePayments === 0) continue; // no payment at all is MISSING_FLOW
+    if (!f || f.payments.length === 0) continue; // no payment at all is MISSING_FLOW
     const tolerance = tol(t.totalFen, p.amount_min_fen, p.amount_basis_points);
     const diff = f.paidFen - t.totalFen;
     const daysSince = Math.floor((clockMs(t.platform) - t.occurredMs) / DAY_MS);
@@ -72,7 +72,7 @@ export function paymentMismatch(
       partyKey: t.buyer.key,
       period: w.period,
       trades: [ref(t)],
-      documents: [],
+      documents: f.payments.map((number) => ({ kind: 'payment' as const, number })),
       summaryZh: over
         ? `交易 ${t.tradeId} 付款 ¥${formatMoney(f.paidFen)} 超出交易金额 ¥${formatMoney(t.totalFen)}（差额 ¥${formatMoney(diff)}）`
         : `交易 ${t.tradeId} 成交 ${daysSince} 天后付款仅 ¥${formatMoney(f.paidFen)}，少于交易金额 ¥${formatMoney(t.totalFen)}`,
@@ -198,7 +198,7 @@ export function missingFlow(
       limit: number;
       party: string;
     }[] = [];
-    if (f.livePayments === 0 && clock >= t.occurredMs + p.payment_days * DAY_MS) {
+    if (f.payments.length === 0 && clock >= t.occurredMs + p.payment_days * DAY_MS) {
       missing.push({ flow: 'payment', severity: 'medium', limit: p.payment_days, party: t.buyer.key });
     }
     if (f.weighings.length === 0 && clock >= t.occurredMs + p.weighing_days * DAY_MS) {

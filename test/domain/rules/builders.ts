@@ -89,7 +89,7 @@ export function flow(t: TradeFact, over: Partial<FlowFact> = {}): FlowFact {
     invoicedFen: t.totalFen,
     invoicedG: t.quantityG,
     differences: {},
-    livePayments: 1,
+    payments: [`PAY-${t.tradeId}`],
     weighings: [{ ticketNo: `TK-${t.tradeId}`, netG: t.quantityG }],
     invoices: [`INV-${t.tradeId}`],
     ...over,

@@ -47,7 +47,9 @@ describe('PAYMENT_MISMATCH', () => {
     paymentMismatch(
       W,
       [tr],
-      flowMap(flow(tr, { paidFen: yuan(paid), livePayments: live })),
+      flowMap(
+        flow(tr, { paidFen: yuan(paid), payments: Array.from({ length: live }, (_, i) => `PAY-${i + 1}`) }),
+      ),
       clockAt(clockMs),
       PAY,
     );
@@ -62,6 +64,8 @@ describe('PAYMENT_MISMATCH', () => {
       period: '2026-10',
       trades: [`${PLATFORM}:T1`],
     });
+    // The payments are what the finding is about: they are its documents.
+    expect(f!.documents).toEqual([{ kind: 'payment', number: 'PAY-1' }]);
     expect(f!.evidence).toMatchObject({
       trade_total: '22000.00',
       paid: '22110.01',
@@ -250,7 +254,7 @@ describe('MISSING_FLOW', () => {
         paidFen: 0n,
         weighedG: 0n,
         invoicedFen: 0n,
-        livePayments: 0,
+        payments: [],
         weighings: [],
         invoices: [],
       }),
@@ -300,7 +304,7 @@ describe('MISSING_FLOW', () => {
     ]);
     const noWeighing = flowMap(flow(te, { weighings: [], weighedG: 0n, weighingStatus: 'missing' }));
     expect(run(AT + 7 * DAY_MS, te, noWeighing).map((f) => f.evidence.missing_flow)).toEqual(['weighing']);
-    const noPayment = flowMap(flow(te, { livePayments: 0, paidFen: 0n, paymentStatus: 'missing' }));
+    const noPayment = flowMap(flow(te, { payments: [], paidFen: 0n, paymentStatus: 'missing' }));
     expect(run(AT + 7 * DAY_MS, te, noPayment).map((f) => f.evidence.missing_flow)).toEqual(['payment']);
   });
 
