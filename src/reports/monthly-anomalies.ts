@@ -356,8 +356,9 @@ export function buildMonthlyAnomalies(input: MonthlyAnomaliesInput): MonthlyAnom
         evidence: f.evidence ?? null,
         rule_version: f.rule_version,
         first_detected_at: shanghaiIso(f.first_detected_at),
-        reviewed_by: f.reviewed_by,
-        reviewed_at: f.reviewed_at ? shanghaiIso(f.reviewed_at) : null,
+        // As the API shows it: an open finding (reopened after a dismissal, say) has no standing review.
+        reviewed_by: f.status === 'open' ? null : f.reviewed_by,
+        reviewed_at: f.status !== 'open' && f.reviewed_at ? shanghaiIso(f.reviewed_at) : null,
       };
     });
 

@@ -148,6 +148,9 @@ describe('POST /v1/anomalies/{id}/review', () => {
     let f = await json(await get(`/v1/anomalies/${findingId}`, supervisor.token));
     expect(f.status).toBe('open');
     expect(f.severity).toBe('high');
+    // Open again: no decision stands on it until it is reviewed anew; the dismissal is history.
+    expect(f.review).toBeNull();
+    expect(f.history.map((h: { kind: string }) => h.kind)).toEqual(['detected', 'dismissed', 'reopened']);
     await send(priced(3, '61.00')); // within ±30%: the cause is gone
     f = await json(await get(`/v1/anomalies/${findingId}`, supervisor.token));
     expect(f.status).toBe('closed');

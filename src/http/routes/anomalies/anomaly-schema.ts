@@ -39,7 +39,11 @@ export const anomalySchema = z
     closed_reason: z.string().nullable(),
     review: z
       .object({ reviewer: z.string(), note: z.string(), at: timeString('When the decision was recorded') })
-      .nullable(),
+      .nullable()
+      .openapi({
+        description:
+          'The review decision standing on the finding; null while it is open (a reopened finding waits for a new review; its past decisions are in `history`)',
+      }),
     first_detected_at: timeString('First detection'),
     last_detected_at: timeString('Latest change of what the finding says'),
   })
@@ -61,8 +65,10 @@ export function anomalyWire(a: AnomalyRow): AnomalyWire {
     evidence: a.evidence,
     status: a.status as AnomalyWire['status'],
     closed_reason: a.closed_reason,
+    // The decision standing on the finding: none while it is open — also when a dismissed finding
+    // reopened on new facts and waits for review again (its past decisions stay in the history).
     review:
-      a.reviewed_by && a.reviewed_at
+      a.status !== 'open' && a.reviewed_by && a.reviewed_at
         ? { reviewer: a.reviewed_by, note: a.review_note ?? '', at: shanghaiTime(a.reviewed_at) }
         : null,
     first_detected_at: shanghaiTime(a.first_detected_at),
