@@ -241,12 +241,21 @@ function unauthorized(c: Context<AppEnv>, presented: boolean): Response {
   );
 }
 
+/**
+ * Failed authentications one address may make in a minute before its invalid tokens get 429.
+ * Tokens are 256 random bits, so no rate makes guessing one feasible: the limit is against floods
+ * (each failure costs a hash and a lookup), and is set well above what honest mistakes produce —
+ * a script checking that every endpoint refuses a revoked token makes a few dozen a minute.
+ * Requests without a token are not counted (there is nothing to guess with).
+ */
+export const AUTH_FAILURES_PER_MINUTE = 120;
+
 /** Sets `officer` from the bearer token, or answers 401 / 429. */
 export function authenticate(deps: AuthDeps): MiddlewareHandler<AppEnv> {
   const limiter = new AuthFailureLimiter(
     deps.redis,
     deps.redisPrefix,
-    deps.failureLimitPerMinute ?? 20,
+    deps.failureLimitPerMinute ?? AUTH_FAILURES_PER_MINUTE,
     deps.now,
   );
   const clientIp: (c: Context<AppEnv>) => string = deps.clientIp ?? socketClientIp;

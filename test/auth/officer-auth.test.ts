@@ -164,6 +164,19 @@ describe('failed-authentication rate limit', () => {
     expect((await from('10.0.0.2', generateOfficerToken())).status).toBe(401);
   });
 
+  it('by default, a client checking that many endpoints refuse bad tokens is answered 401 every time', async () => {
+    const now = Date.UTC(2026, 9, 2, 0, 7, 10);
+    const app = buildOfficerApp(ctx, { now: () => now });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 60; i++) {
+      const res = await app.app.request('/v1/audit', {
+        headers: bearer(generateOfficerToken(), { 'x-test-client': '10.0.0.9' }),
+      });
+      statuses.add(res.status);
+    }
+    expect([...statuses]).toEqual([401]);
+  });
+
   it('the next window starts afresh', async () => {
     let now = Date.UTC(2026, 9, 2, 0, 5, 59);
     const limited = buildOfficerApp(ctx, { failureLimitPerMinute: 2, now: () => now });
