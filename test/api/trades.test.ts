@@ -243,11 +243,13 @@ describe('GET /v1/trades — scope and order', () => {
     // A party out of scope: its trades with in-scope parties only (here none).
     expect(await list(`party=${T.uscc}`)).toEqual([]);
     expect(await list(`party=${T.uscc}`, o705)).toEqual(['X4']);
-    // division: the part of it within the officer's divisions.
-    expect(await list('division=440705')).toEqual([]);
+    // division: of the trades the officer sees, those with a party in that division — another
+    // district's too (X2's buyer is in 440705: a 440703 officer sees X2 through its seller).
+    expect(await list('division=440705')).toEqual(['X2']);
     expect(await list('division=440700')).toEqual(['X7', 'X6', 'X5', 'X2', 'X1']);
     expect(await list('division=440705', city)).toEqual(['X4', 'X2']);
-    expect(await list('division=440781', o705)).toEqual([]);
+    expect(await list('division=440781', o705)).toEqual(['X4']);
+    expect(await list('division=440783', o705)).toEqual([]);
   });
 
   it('a person key is accepted as a party filter, a raw id number is not', async () => {
@@ -533,7 +535,7 @@ describe('audit subjects', () => {
   it('a list declares the listed trades and their parties; an empty list nothing', async () => {
     const o = await addOfficer(ctx, { divisions: ['440705'] });
     await getAs(oa, '/v1/trades', o.token);
-    await getAs(oa, '/v1/trades?division=440703', o.token);
+    await getAs(oa, '/v1/trades?division=440783', o.token);
     const [listed, empty] = await auditOf(ctx, o.login);
     expect(listed!.trades).toEqual(expect.arrayContaining([ids.X2, ids.X4]));
     expect((listed!.trades as string[]).length).toBe(2);

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { divisionCovers, isValidDivision } from '../../../domain/ids';
+import { isValidDivision } from '../../../domain/ids';
 import { formatKg, formatMoney } from '../../../domain/money';
 import {
   listTrades,
@@ -8,14 +8,7 @@ import {
   type TradeRow,
 } from '../../../repositories/trades-query.repository';
 import type { App } from '../../app';
-import {
-  addAuditSubjects,
-  divisionFilter,
-  type OfficerScope,
-  officerScope,
-  ROLES_FOR,
-  requireRole,
-} from '../../auth';
+import { addAuditSubjects, divisionFilter, officerScope, ROLES_FOR, requireRole } from '../../auth';
 import { cursorParam, DEFAULT_LIMIT, limitParam } from '../pagination';
 import {
   FLOW_STATUSES,
@@ -69,8 +62,8 @@ export const listTradesQuery = z
       .optional()
       .openapi({
         description:
-          'Trades whose seller or buyer is in this division (440700 = all of Jiangmen), within your own ' +
-          'divisions: the part of it outside them is ignored, so a division wholly outside gives an empty list',
+          'Of the trades you see (a party in one of your divisions), those whose seller or buyer is in this ' +
+          'division (440700 = all of Jiangmen) — another district too: a trade between your district and it is listed',
         example: '440703',
       }),
     from: instantParam('Trades that occurred at or after this time (inclusive)', '2026-10-01T00:00:00+08:00'),
@@ -198,20 +191,6 @@ export function toTradeSummary(t: TradeRow): TradeSummary {
   };
 }
 
-/**
- * The part of `division` that lies in the officer's scope: 440700 asked by a 440703 officer is
- * 440703; 440705 asked by a 440703 officer is nothing. A filter never widens the scope.
- */
-export function narrowScope(scope: OfficerScope, division: string): OfficerScope {
-  if (scope.all) return { all: false, divisions: [division] };
-  const out = new Set<string>();
-  for (const s of scope.divisions) {
-    if (divisionCovers(division, s)) out.add(s);
-    else if (divisionCovers(s, division)) out.add(division);
-  }
-  return { all: false, divisions: [...out].sort() };
-}
-
 export const listTradesRoute = createRoute({
   operationId: 'listTrades',
   method: 'get',
@@ -254,15 +233,12 @@ export function registerListTrades(app: App, deps: QueryRouteDeps): void {
     const q = c.req.valid('query');
     const officer = c.get('officer')!;
     const scope = officerScope(officer);
-    let division: OfficerScope | undefined;
-    if (q.division !== undefined) {
-      division = narrowScope(scope, q.division);
-      if (division.divisions.length === 0) return c.json({ items: [], next_cursor: null }, 200);
-    }
     const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
     const { items, more } = await listTrades(deps.db, {
       scope: divisionFilter(scope),
-      division: division ? divisionFilter(division) : undefined,
+      // Of the trades in scope, those with a party in `division` (in scope or not: the other party is).
+      division:
+        q.division === undefined ? undefined : divisionFilter({ all: false, divisions: [q.division] }),
       party: q.party,
       seller: q.seller,
       buyer: q.buyer,
