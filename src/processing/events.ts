@@ -32,6 +32,7 @@ import { groupsForTrades, rematchInvoices, rematchPayments } from './matching';
 import {
   applyRegistrations,
   PartyCollector,
+  personsSellingTo,
   placePersons,
   type Registration,
   refreshPartyDivisions,
@@ -251,22 +252,9 @@ async function processInTransaction(
   const registered = await applyRegistrations(db, registrations);
   const tradeResult = await applyTradeVersions(db, tradeVersions);
   await refreshPartyDivisions(db, registered);
-  await placePersons(
-    db,
-    tradeVersions.flatMap((v) =>
-      'seller' in v.data && parties.isFromElsewhere(v.data.seller.key)
-        ? [
-            {
-              sellerKey: v.data.seller.key,
-              buyerKey: v.data.buyer.key,
-              platform: v.platform,
-              tradeId: v.tradeId,
-              occurredAt: new Date(v.data.occurred_at),
-            },
-          ]
-        : [],
-    ),
-  );
+  // Persons from outside Jiangmen sit where their earliest sale's buyer does: re-placed when their
+  // sales changed, or when a buyer of theirs moved (a registration arriving after the trades).
+  await placePersons(db, [...tradeResult.personSellers, ...(await personsSellingTo(db, registered))]);
   effects.push(await applyPaymentReversals(db, reversals));
 
   // Matching: undeclared documents, and groups whose trades changed.

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Party, PartyRegisteredData } from '../domain/events';
-import { divisionCovers, residentIdDivision } from '../domain/ids';
+import { residentIdDivision } from '../domain/ids';
 import type { Keyring } from '../security/keys';
 import { columnsOf, insertFromUnnest } from './bulk';
 
@@ -30,8 +30,6 @@ export class PartyCollector {
   private readonly rows = new Map<string, PartyRow>();
   /** id number → person key: a person named on several records of a batch is hashed once. */
   private readonly personKeys = new Map<string, string>();
-  /** Person keys whose id number's division is outside the bureau's area (see placePersons). */
-  private readonly fromElsewhere = new Set<string>();
 
   constructor(private readonly keyring: Keyring) {}
 
@@ -55,7 +53,6 @@ export class PartyCollector {
     const key = this.keyring.personKey(party.id_number);
     this.personKeys.set(party.id_number, key);
     const idDivision = residentIdDivision(party.id_number);
-    if (!divisionCovers(BUREAU_DIVISION, idDivision)) this.fromElsewhere.add(key);
     if (!this.rows.has(key)) {
       this.rows.set(key, {
         key,
@@ -72,11 +69,6 @@ export class PartyCollector {
 
   get size(): number {
     return this.rows.size;
-  }
-
-  /** Whether a person key met in this batch has an id number from outside the bureau's area. */
-  isFromElsewhere(key: string): boolean {
-    return this.fromElsewhere.has(key);
   }
 
   /**
@@ -167,46 +159,55 @@ function compareMaster(a: Registration, b: Registration): number {
   return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
 }
 
-/** A sale by a natural person whose id number is from outside the bureau's area. */
-export interface PlacementCandidate {
-  sellerKey: string;
-  buyerKey: string;
-  platform: string;
-  tradeId: string;
-  occurredAt: Date;
-}
-
 /**
  * Places persons whose id number is from outside the bureau's area (440700) in the division of
- * the buyer of their earliest sale — by (occurred_at, platform, trade_id) over every trade
- * version ever processed, so the result is a minimum: the same whatever the arrival order, and
- * several workers converge on it (each update only ever moves `placed_by` earlier, re-checked
- * under the row lock). Otherwise such a seller is in no officer's scope, not even the city's.
+ * the buyer of their earliest sale: over the trades as they now stand (amendments and
+ * cancellations included), an active sale before a cancelled one, then by (occurred_at, platform,
+ * trade_id). Otherwise such a seller is in no officer's scope, not even the city's. A function of
+ * the current data, so the same whatever the arrival order: a person placed by a sale that was
+ * later amended to another buyer, or cancelled, moves. `persons` are the natural persons whose
+ * sales (or whose buyers' divisions) changed; the others are left alone.
+ *
+ * Several workers: the persons' rows are locked first (in key order), in a statement of their own,
+ * and their sales read after it — so a worker that waited for the lock sees the sales the one
+ * before it committed, and the last to write has read everything.
+ *
  * When a person moves, their trades' `seller_division` and their findings' `division` follow.
  */
-export async function placePersons(db: Db, candidates: readonly PlacementCandidate[]): Promise<string[]> {
-  if (candidates.length === 0) return [];
-  const basis = (c: PlacementCandidate) =>
-    `${c.occurredAt.toISOString()}\u001f${c.platform}\u001f${c.tradeId}`;
+export async function placePersons(db: Db, persons: readonly string[]): Promise<string[]> {
+  if (persons.length === 0) return [];
+  const locked = await sql<{ party_key: string }>`
+    SELECT party_key FROM parties
+    WHERE party_key = ANY(${[...new Set(persons)]}::text[]) AND kind = 'natural_person'
+      AND id_division NOT LIKE ${`${BUREAU_DIVISION.slice(0, 4)}%`}
+    ORDER BY party_key
+    FOR UPDATE`.execute(db);
+  if (locked.rows.length === 0) return [];
   const moved = await sql<{ party_key: string }>`
-    WITH c AS (
-      SELECT DISTINCT ON (k.seller_key) k.seller_key, b.division, k.basis
-      FROM unnest(${candidates.map((c) => c.sellerKey)}::text[], ${candidates.map((c) => c.buyerKey)}::text[],
-                  ${candidates.map(basis)}::text[]) AS k(seller_key, buyer_key, basis)
-      JOIN parties b ON b.party_key = k.buyer_key
-      ORDER BY k.seller_key, k.basis COLLATE "C"),
-    locked AS (
-      SELECT p.party_key FROM parties p JOIN c ON c.seller_key = p.party_key
-      WHERE p.kind = 'natural_person' AND (p.placed_by IS NULL OR c.basis COLLATE "C" < p.placed_by)
-      ORDER BY p.party_key
-      FOR UPDATE OF p)
-    UPDATE parties p SET division = c.division, placed_by = c.basis, updated_at = now()
-    FROM c JOIN locked l ON l.party_key = c.seller_key
-    WHERE p.party_key = c.seller_key AND (p.placed_by IS NULL OR c.basis COLLATE "C" < p.placed_by)
+    WITH first AS (
+      SELECT DISTINCT ON (t.seller_key) t.seller_key, t.buyer_division AS division,
+             to_char(t.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || chr(31) || t.platform || chr(31) || t.trade_id AS basis
+      FROM trades t
+      WHERE t.seller_key = ANY(${locked.rows.map((r) => r.party_key)}::text[])
+      ORDER BY t.seller_key, t.status <> 'active', t.occurred_at, t.platform COLLATE "C", t.trade_id COLLATE "C")
+    UPDATE parties p SET division = f.division, placed_by = f.basis, updated_at = now()
+    FROM first f
+    WHERE p.party_key = f.seller_key
+      AND (p.division IS DISTINCT FROM f.division OR p.placed_by IS DISTINCT FROM f.basis)
     RETURNING p.party_key`.execute(db);
   const keys = moved.rows.map((r) => r.party_key);
   await refreshPartyDivisions(db, keys);
   return keys;
+}
+
+/** The persons from outside the bureau's area who sold to any of `buyers` (whose division changed). */
+export async function personsSellingTo(db: Db, buyers: readonly string[]): Promise<string[]> {
+  if (buyers.length === 0) return [];
+  const r = await sql<{ seller_key: string }>`
+    SELECT DISTINCT t.seller_key FROM trades t JOIN parties p ON p.party_key = t.seller_key
+    WHERE t.buyer_key = ANY(${[...new Set(buyers)]}::text[]) AND t.seller_kind = 'natural_person'
+      AND p.id_division NOT LIKE ${`${BUREAU_DIVISION.slice(0, 4)}%`}`.execute(db);
+  return r.rows.map((x) => x.seller_key);
 }
 
 /**

@@ -108,8 +108,8 @@ const sameEntry = (a: EntryRow, b: EntryRow) =>
 export async function applyTradeVersions(
   db: Db,
   inputs: readonly TradeVersionInput[],
-): Promise<{ trades: TradeKey[]; dirty: DirtyStream[] }> {
-  if (inputs.length === 0) return { trades: [], dirty: [] };
+): Promise<{ trades: TradeKey[]; dirty: DirtyStream[]; personSellers: string[] }> {
+  if (inputs.length === 0) return { trades: [], dirty: [], personSellers: [] };
   const keys = uniqueTrades(inputs.map((v) => ({ platform: v.platform, tradeId: v.tradeId })));
   // The versions are stored and the trades locked in one statement (the insert first).
   await lockKeys(db, 'trade', keys.map(tradeKeyString), {
@@ -164,12 +164,16 @@ export async function applyTradeVersions(
     { version: number; kind: 'created' | 'amended' | 'cancelled'; data: StoredTradeData }[]
   >();
   const divisions = new Map<string, string>();
+  // Natural persons who sell in any version of the touched trades: where such a person is placed
+  // may change (placePersons in ./parties.ts), even when an amendment named another seller.
+  const personSellers = new Set<string>();
   for (const v of versions.rows) {
     const k = tradeKeyString({ platform: v.platform, tradeId: v.trade_id });
     const data = v.data ?? (own.get(k)!.data as StoredTradeData);
     const list = byTrade.get(k) ?? [];
     if (list.length === 0) byTrade.set(k, list);
     list.push({ version: v.version, kind: v.kind as 'created', data });
+    if (v.kind !== 'cancelled' && data.seller.kind === 'natural_person') personSellers.add(data.seller.key);
     if (v.kind !== 'cancelled') {
       if (v.seller_division !== null) divisions.set(data.seller.key, v.seller_division);
       if (v.buyer_division !== null) divisions.set(data.buyer.key, v.buyer_division);
@@ -347,7 +351,7 @@ export async function applyTradeVersions(
           sql`, `,
         )} `;
   if (writes.length === 0 && changedPurchases.length === 0)
-    return { trades: keys, dirty: [...dirty.values()] };
+    return { trades: keys, dirty: [...dirty.values()], personSellers: [...personSellers] };
   const claiming = await sql<{ party_key: string; material: string; first: Date }>`
     ${ctes}SELECT s.party_key, s.material, min(s.occurred_at) AS first
     FROM unnest(${arrayLiteral(changedPurchases.map((e) => e.party_key))}::text[], ${arrayLiteral(changedPurchases.map((e) => e.material))}::text[],
@@ -360,7 +364,7 @@ export async function applyTradeVersions(
     mark({ party_key: c.party_key, material: c.material, occurred_at: c.first });
   }
   if (entriesDelete && entriesInsert) await entriesInsert.execute(db);
-  return { trades: keys, dirty: [...dirty.values()] };
+  return { trades: keys, dirty: [...dirty.values()], personSellers: [...personSellers] };
 }
 
 /**

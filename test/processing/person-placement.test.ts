@@ -115,7 +115,14 @@ describe('natural persons with an id number from outside Jiangmen', () => {
     const platform = await ctx.addPlatform();
     const S = enterprise('改址回收站', '440703'); // USCC positions 3–8: 440703
     const L = person('本地卖家', '440703');
-    await push(ctx, platform, sale('R1', L, S, '2026-10-03T10:00:00+08:00'));
+    const F = person('外地卖家', '110105'); // placed by their sale to S
+    await push(
+      ctx,
+      platform,
+      sale('R1', L, S, '2026-10-03T10:00:00+08:00'),
+      sale('R2', F, S, '2026-10-04T10:00:00+08:00'),
+    );
+    expect((await personOf('R2', platform.code)).division).toBe('440703');
     await storeFinding(ctx, {
       partyKey: S.uscc,
       rule: 'UNSOURCED_SALE',
@@ -147,6 +154,53 @@ describe('natural persons with an id number from outside Jiangmen', () => {
       .where('party_key', '=', S.uscc)
       .executeTakeFirstOrThrow();
     expect(f.division).toBe('440705');
+    // The person placed by a sale to S moves with S; the local person keeps their own division.
+    expect((await personOf('R2', platform.code)).division).toBe('440705');
+    expect((await personOf('R1', platform.code)).division).toBe('440703');
+  });
+
+  it('follow their earliest sale as it now stands: an amendment to another buyer or a cancellation moves them, in any order', async () => {
+    const amended = (id: string, seller: ReturnType<typeof person>, buyer: typeof S703, at: string) => {
+      const e = sale(id, seller, buyer, at) as { type: string; data: Record<string, unknown> };
+      return { ...e, type: 'trade.amended', data: { ...e.data, version: 2 } };
+    };
+    const results: string[] = [];
+    for (const order of [
+      [0, 1],
+      [1, 0],
+    ]) {
+      const platform = await ctx.addPlatform();
+      const P = person('外地卖家', '310101');
+      // Version 1 sold to Pengjiang, version 2 (the one that stands) to Xinhui.
+      const versions = [
+        sale('A1', P, S703, '2026-10-03T10:00:00+08:00'),
+        amended('A1', P, S705, '2026-10-03T10:00:00+08:00'),
+      ];
+      for (const i of order) await push(ctx, platform, versions[i]!);
+      const p = await personOf('A1', platform.code);
+      results.push(p.division);
+      expect((await getAs(oa, `/v1/parties/${p.party_key}`, o705.token)).status).toBe(200);
+      expect((await getAs(oa, `/v1/parties/${p.party_key}`, o703.token)).status).toBe(404);
+      expect((await getAs(oa, `/v1/trades/${platform.code}:A1`, o703.token)).status).toBe(404);
+    }
+    expect(results).toEqual(['440705', '440705']);
+
+    // A cancelled earliest sale gives way to the next active one.
+    const platform = await ctx.addPlatform();
+    const Q = person('外地卖家', '320102');
+    await push(
+      ctx,
+      platform,
+      sale('K1', Q, S703, '2026-10-01T10:00:00+08:00'),
+      sale('K2', Q, S705, '2026-10-09T10:00:00+08:00'),
+    );
+    expect((await personOf('K2', platform.code)).division).toBe('440703');
+    await push(
+      ctx,
+      platform,
+      envelope('trade.cancelled', { trade_id: 'K1', version: 2, reason: 'entered twice' }),
+    );
+    expect((await personOf('K2', platform.code)).division).toBe('440705');
   });
 
   it('a person with a Jiangmen id number keeps it, wherever they sell', async () => {
