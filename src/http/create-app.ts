@@ -1,3 +1,4 @@
+import { bodyLimit } from 'hono/body-limit';
 import { Auditor } from '../audit/audit';
 import type { Db } from '../db/database';
 import type { IngestService } from '../ingest/ingest.service';
@@ -5,8 +6,9 @@ import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import type { EventQueues } from '../queue/producer';
 import type { Keyring } from '../security/keys';
-import { type App, createBaseApp } from './app';
+import { type App, createBaseApp, problemResponse } from './app';
 import { officerGate, type TokenChanges } from './auth';
+import { ProblemError } from './problems';
 import { registerAnomalies } from './routes/anomalies';
 import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
@@ -44,6 +46,9 @@ export const OPENAPI_INFO = {
   },
 };
 
+/** The largest body an officer's request may carry (ingestion has its own limits). */
+export const OFFICER_BODY_LIMIT_BYTES = 64 * 1024;
+
 export function createApp(deps: AppDeps): App {
   const app = createBaseApp(deps);
   const auditor = deps.auditor ?? new Auditor({ db: deps.db, keyring: deps.keyring });
@@ -62,6 +67,21 @@ export function createApp(deps: AppDeps): App {
       tokenChanges: deps.tokenChanges,
     }),
   );
+  // Officers send small JSON bodies (a review decision, a report request): past 64 KiB the request
+  // is a 413, refused as it streams in rather than read whole.
+  for (const path of ['/v1/anomalies/*', '/v1/reports']) {
+    app.use(
+      path,
+      bodyLimit({
+        maxSize: OFFICER_BODY_LIMIT_BYTES,
+        onError: (c) =>
+          problemResponse(
+            c,
+            new ProblemError('payload_too_large', 'A request body may hold at most 64 KiB.'),
+          ),
+      }),
+    );
+  }
   registerOps(app, deps);
   registerIngest(app, deps.ingest);
   registerAudit(app, { db: deps.db });
