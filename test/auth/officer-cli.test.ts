@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { officerCommand, parseDivisions } from '../../src/cli/officer';
 import { CliError } from '../../src/cli/output';
 import { findOfficer, findOfficerByToken } from '../../src/repositories/officers.repository';
+import { cliJson } from '../support/cli';
 import { createTestContext, type TestContext, uid } from '../support/context';
 
 let ctx: TestContext;
@@ -10,22 +11,8 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx.close());
 
-// biome-ignore lint/suspicious/noExplicitAny: CLI output is arbitrary JSON.
-async function run(args: string[], flags: Record<string, string | boolean> = {}): Promise<any> {
-  const writes: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    writes.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await officerCommand(ctx.rt, args, flags);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return JSON.parse(writes.join(''));
-}
+const run = (args: string[], flags: Record<string, string | boolean> = {}) =>
+  cliJson(() => officerCommand(ctx.rt, args, flags));
 
 const login = () => uid('cli.').toLowerCase();
 

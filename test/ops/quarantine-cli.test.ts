@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/cli/output';
 import { quarantineCommand } from '../../src/cli/quarantine';
+import { cliJson } from '../support/cli';
 import { createTestContext, type TestContext } from '../support/context';
 import { tradeCreated } from '../support/factories';
 
@@ -10,22 +11,8 @@ beforeAll(async () => {
 });
 afterAll(async () => ctx.close());
 
-// biome-ignore lint/suspicious/noExplicitAny: CLI output is arbitrary JSON.
-async function run(args: string[], flags: Record<string, string | boolean> = {}): Promise<any> {
-  const writes: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    writes.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await quarantineCommand(ctx.rt, args, flags);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return JSON.parse(writes.join(''));
-}
+const run = (args: string[], flags: Record<string, string | boolean> = {}) =>
+  cliJson(() => quarantineCommand(ctx.rt, args, flags));
 
 describe('retrace quarantine', () => {
   it('list pages newest first with --limit and --before; replay of an unknown id is an error', async () => {

@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportCommand, reportsCommand } from '../../src/cli/report';
 import { produceDemoReports } from '../../src/reports/demo';
 import { SCHEDULED_DIVISIONS } from '../../src/reports/labels';
 import { findReportFile } from '../../src/repositories/reports.repository';
+import { cliJson } from '../support/cli';
 import { type AnyJson, createTestContext, type TestContext } from '../support/context';
 import { loadWorkedData } from './worked-data';
 
@@ -26,21 +27,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function run(fn: () => Promise<void>): Promise<AnyJson> {
-  const writes: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    writes.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await fn();
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return JSON.parse(writes.join(''));
-}
+const run = cliJson;
 
 describe('retrace report, as a process', () => {
   it('prints one JSON object on stdout even with logging on: the log lines go to stderr', async () => {
