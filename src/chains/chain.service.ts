@@ -1,6 +1,12 @@
 import type { Db } from '../db/database';
 import { formatKg, formatMoney } from '../domain/money';
-import { computeOrigins, formatOrigins, type OriginNode, type SellerKind } from '../domain/origins';
+import {
+  computeOrigins,
+  formatOrigins,
+  type OriginNode,
+  type Origins,
+  type SellerKind,
+} from '../domain/origins';
 import {
   type ChainTradeRow,
   type EdgeRow,
@@ -64,6 +70,71 @@ export function sellerKindOf(t: Pick<ChainTradeRow, 'seller_kind' | 'seller_role
     : 'generator_enterprise';
 }
 
+/** An edge of the answer: a (purchase, sale, basis) with its grams summed over the materials. */
+function addEdge(into: Map<string, EdgeRow>, e: EdgeRow): void {
+  const k = `${key(e.purchase_platform, e.purchase_trade_id)}>${key(e.sale_platform, e.sale_trade_id)}>${e.basis}`;
+  const prior = into.get(k);
+  into.set(k, prior ? { ...prior, quantity_g: prior.quantity_g + e.quantity_g } : e);
+}
+
+/** Where the allocations into a sale of one material are kept: the sale's key and the material. */
+export const supplyKey = (platform: string, tradeId: string, material: string) =>
+  `${key(platform, tradeId)}\u001d${material}`;
+
+/**
+ * The origins of the root, material by material: allocation covers each sale with purchases of
+ * the same material (DOMAIN.md 6), so a multi-material trade in the chain passes each material's
+ * composition on to that material only — never its scrap glass's unsourced part to its steel. The
+ * nodes handed to computeOrigins are trade lines: a trade and one material (its ref's trade id
+ * carries the material after U+001E; material codes never hold it, so the last one splits). The
+ * root's parts are the sums over its materials, each apportioned to the gram on its own.
+ */
+export function chainOrigins(
+  root: TradeRefRow,
+  byKey: ReadonlyMap<string, ChainTradeRow>,
+  supplies: ReadonlyMap<string, readonly EdgeRow[]>,
+): Origins & { truncated: boolean } {
+  const lineRef = (platform: string, tradeId: string, material: string) => ({
+    platform,
+    tradeId: `${tradeId}\u001e${material}`,
+  });
+  const node = (ref: { platform: string; tradeId: string }): OriginNode | undefined => {
+    const cut = ref.tradeId.lastIndexOf('\u001e');
+    const tradeId = ref.tradeId.slice(0, cut);
+    const material = ref.tradeId.slice(cut + 1);
+    const t = byKey.get(key(ref.platform, tradeId));
+    if (!t) return undefined;
+    return {
+      ref,
+      quantityG: BigInt(t.grams_by_material[material] ?? '0'),
+      sellerKind: sellerKindOf(t),
+      supplies: (supplies.get(supplyKey(ref.platform, tradeId, material)) ?? []).map((e) => ({
+        purchase: lineRef(e.purchase_platform, e.purchase_trade_id, material),
+        quantityG: e.quantity_g,
+      })),
+      unsourcedG: BigInt(t.unsourced_by_material[material] ?? '0'),
+    };
+  };
+  const rootRow = byKey.get(key(root.platform, root.trade_id));
+  if (!rootRow) throw new Error(`trade ${root.platform}:${root.trade_id} not found`);
+  const total: Origins & { truncated: boolean } = {
+    naturalPersonG: 0n,
+    enterpriseG: 0n,
+    unsourcedG: 0n,
+    truncated: false,
+  };
+  for (const material of Object.keys(rootRow.grams_by_material).sort()) {
+    const o = computeOrigins(lineRef(root.platform, root.trade_id, material), node, {
+      maxDepth: ORIGINS_DEPTH,
+    });
+    total.naturalPersonG += o.naturalPersonG;
+    total.enterpriseG += o.enterpriseG;
+    total.unsourcedG += o.unsourcedG;
+    total.truncated ||= o.truncated;
+  }
+  return total;
+}
+
 /**
  * The transaction chain of a trade (CONTRACT.md section 3): breadth-first over the allocations
  * (one recursive statement for both directions, then one for the trades), each trade at its fewest
@@ -95,14 +166,14 @@ export async function buildChain(
   const upstreamSupplies = new Map<string, EdgeRow[]>();
   for (const e of walk) {
     if (e.dir !== 'up') continue;
-    const saleKey = key(e.sale_platform, e.sale_trade_id);
-    const list = upstreamSupplies.get(saleKey) ?? [];
-    if (list.length === 0) upstreamSupplies.set(saleKey, list);
+    const bySale = supplyKey(e.sale_platform, e.sale_trade_id, e.material);
+    const list = upstreamSupplies.get(bySale) ?? [];
+    if (list.length === 0) upstreamSupplies.set(bySale, list);
     list.push(e);
     const pk = key(e.purchase_platform, e.purchase_trade_id);
     if (opts.direction !== 'downstream') {
       if (e.depth <= opts.maxDepth) {
-        edges.set(`${pk}>${saleKey}>${e.basis}`, e);
+        addEdge(edges, e);
         if (!depthOf.has(pk)) depthOf.set(pk, -e.depth); // negative: upstream side
       } else truncated = true;
     }
@@ -116,7 +187,7 @@ export async function buildChain(
       continue;
     }
     const sk = key(e.sale_platform, e.sale_trade_id);
-    edges.set(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
+    addEdge(edges, e);
     if (!depthOf.has(sk)) depthOf.set(sk, e.depth);
     if (!refs.has(sk)) refs.set(sk, { platform: e.sale_platform, trade_id: e.sale_trade_id });
   }
@@ -126,18 +197,7 @@ export async function buildChain(
   const rootRow = byKey.get(key(root.platform, root.trade_id));
   if (!rootRow) throw new Error(`trade ${root.platform}:${root.trade_id} not found`);
 
-  const originsNode = (ref: { platform: string; tradeId: string }): OriginNode | undefined => {
-    const t = byKey.get(key(ref.platform, ref.tradeId));
-    if (!t) return undefined;
-    const supplies = (upstreamSupplies.get(key(ref.platform, ref.tradeId)) ?? []).map((e) => ({
-      purchase: { platform: e.purchase_platform, tradeId: e.purchase_trade_id },
-      quantityG: e.quantity_g,
-    }));
-    return { ref, quantityG: t.quantity_g, sellerKind: sellerKindOf(t), supplies, unsourcedG: t.unsourced_g };
-  };
-  const origins = computeOrigins({ platform: root.platform, tradeId: root.trade_id }, originsNode, {
-    maxDepth: ORIGINS_DEPTH,
-  });
+  const origins = chainOrigins(root, byKey, upstreamSupplies);
 
   const party = (k: string, name: string, kind: string, division: string): ChainParty => ({
     key: k,

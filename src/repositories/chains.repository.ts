@@ -12,6 +12,8 @@ export interface EdgeRow {
   purchase_trade_id: string;
   sale_platform: string;
   sale_trade_id: string;
+  /** Allocation is per material (DOMAIN.md 6): a multi-material sale has an edge per material. */
+  material: string;
   basis: 'declared' | 'fifo';
   quantity_g: bigint;
 }
@@ -20,10 +22,11 @@ export interface EdgeRow {
 export async function edgesIntoSales(db: Db, sales: readonly TradeRefRow[]): Promise<EdgeRow[]> {
   if (sales.length === 0) return [];
   const r = await sql<EdgeRow>`
-    SELECT a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id, a.basis, sum(a.quantity_g)::bigint AS quantity_g
+    SELECT a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id, a.material, a.basis,
+           sum(a.quantity_g)::bigint AS quantity_g
     FROM allocations a JOIN unnest(${sales.map((s) => s.platform)}::text[], ${sales.map((s) => s.trade_id)}::text[]) AS k(platform, trade_id)
       ON a.sale_platform = k.platform AND a.sale_trade_id = k.trade_id
-    GROUP BY 1, 2, 3, 4, 5`.execute(db);
+    GROUP BY 1, 2, 3, 4, 5, 6`.execute(db);
   return r.rows;
 }
 
@@ -31,10 +34,11 @@ export async function edgesIntoSales(db: Db, sales: readonly TradeRefRow[]): Pro
 export async function edgesFromPurchases(db: Db, purchases: readonly TradeRefRow[]): Promise<EdgeRow[]> {
   if (purchases.length === 0) return [];
   const r = await sql<EdgeRow>`
-    SELECT a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id, a.basis, sum(a.quantity_g)::bigint AS quantity_g
+    SELECT a.purchase_platform, a.purchase_trade_id, a.sale_platform, a.sale_trade_id, a.material, a.basis,
+           sum(a.quantity_g)::bigint AS quantity_g
     FROM allocations a JOIN unnest(${purchases.map((s) => s.platform)}::text[], ${purchases.map((s) => s.trade_id)}::text[]) AS k(platform, trade_id)
       ON a.purchase_platform = k.platform AND a.purchase_trade_id = k.trade_id
-    GROUP BY 1, 2, 3, 4, 5`.execute(db);
+    GROUP BY 1, 2, 3, 4, 5, 6`.execute(db);
   return r.rows;
 }
 
@@ -93,10 +97,12 @@ export async function walkAllocations(
              basis, quantity_g, min(depth) AS depth
       FROM down GROUP BY 2, 3, 4, 5, 6, 7, 8, 9
     )
-    SELECT dir, min(depth) AS depth, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, basis,
+    SELECT dir, min(depth) AS depth, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, material, basis,
            sum(quantity_g)::bigint AS quantity_g
     FROM walked
-    GROUP BY dir, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, basis`.execute(db);
+    GROUP BY dir, purchase_platform, purchase_trade_id, sale_platform, sale_trade_id, material, basis`.execute(
+    db,
+  );
   return r.rows;
 }
 
@@ -117,24 +123,31 @@ export interface ChainTradeRow {
   buyer_key: string;
   buyer_name: string;
   buyer_division: string;
+  /** Grams per material of the trade's lines (decimal strings). */
+  grams_by_material: Record<string, string>;
   /**
-   * Σ unsourced grams of the trade's sale (all materials). 0 when a natural person sold it: such a
-   * trade is an origin in itself (src/domain/origins.ts never reads it), and most nodes of an
-   * upstream chain are purchases from persons, so the lookup is skipped for them.
+   * Unsourced grams per material of the trade's sale (decimal strings; a material without
+   * unsourced grams may be absent). Empty when a natural person sold it: such a trade is an origin
+   * in itself (src/domain/origins.ts never reads it), and most nodes of an upstream chain are
+   * purchases from persons, so the lookup is skipped for them.
    */
-  unsourced_g: bigint;
+  unsourced_by_material: Record<string, string>;
 }
 
-/** The trades of a chain with their parties and their unsourced grams (see `unsourced_g`). */
+/** The trades of a chain with their parties, and their grams and unsourced grams per material. */
 export async function loadChainTrades(db: Db, refs: readonly TradeRefRow[]): Promise<ChainTradeRow[]> {
   if (refs.length === 0) return [];
   const r = await sql<ChainTradeRow>`
     SELECT t.id, t.platform, t.trade_id, t.status, t.occurred_at, t.total_fen, t.quantity_g, t.materials,
            t.seller_key, t.seller_kind, s.name AS seller_name, t.seller_division, s.roles AS seller_roles,
            t.buyer_key, b.name AS buyer_name, t.buyer_division,
-           CASE WHEN t.seller_kind = 'natural_person' THEN 0
-                ELSE COALESCE((SELECT sum(r.unsourced_g) FROM sale_results r WHERE r.platform = t.platform AND r.trade_id = t.trade_id), 0)
-           END::bigint AS unsourced_g
+           COALESCE((SELECT jsonb_object_agg(l.material, l.g) FROM (
+                       SELECT e->>'material' AS material, sum((e->>'quantity_g')::bigint)::text AS g
+                       FROM jsonb_array_elements(t.lines) e GROUP BY 1) l), '{}') AS grams_by_material,
+           CASE WHEN t.seller_kind = 'natural_person' THEN '{}'::jsonb
+                ELSE COALESCE((SELECT jsonb_object_agg(r.material, r.unsourced_g::text) FROM sale_results r
+                               WHERE r.platform = t.platform AND r.trade_id = t.trade_id), '{}')
+           END AS unsourced_by_material
     FROM trades t JOIN unnest(${refs.map((s) => s.platform)}::text[], ${refs.map((s) => s.trade_id)}::text[]) AS k(platform, trade_id)
       ON t.platform = k.platform AND t.trade_id = k.trade_id
     JOIN parties s ON s.party_key = t.seller_key

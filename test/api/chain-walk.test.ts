@@ -3,13 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildChain,
   type Chain,
+  chainOrigins,
   type Direction,
   ORIGINS_DEPTH,
-  sellerKindOf,
+  supplyKey,
 } from '../../src/chains/chain.service';
 import type { Db } from '../../src/db/database';
 import { formatKg, formatMoney } from '../../src/domain/money';
-import { computeOrigins, formatOrigins, type OriginNode } from '../../src/domain/origins';
+import { formatOrigins } from '../../src/domain/origins';
 import {
   type EdgeRow,
   edgesFromPurchases,
@@ -40,6 +41,11 @@ async function buildChainLevelByLevel(
   const depthOf = new Map<string, number>([[key(root.platform, root.trade_id), 0]]);
   const refs = new Map<string, TradeRefRow>([[key(root.platform, root.trade_id), root]]);
   const edges = new Map<string, EdgeRow>();
+  // The answer's edges are per (purchase, sale, basis), summed over materials.
+  const addEdge = (k: string, e: EdgeRow) => {
+    const prior = edges.get(k);
+    edges.set(k, prior ? { ...prior, quantity_g: prior.quantity_g + e.quantity_g } : e);
+  };
   let truncated = false;
   const upstreamSupplies = new Map<string, EdgeRow[]>();
   {
@@ -50,13 +56,14 @@ async function buildChainLevelByLevel(
       const next: TradeRefRow[] = [];
       for (const e of found) {
         const saleKey = key(e.sale_platform, e.sale_trade_id);
-        const list = upstreamSupplies.get(saleKey) ?? [];
-        if (list.length === 0) upstreamSupplies.set(saleKey, list);
+        const bySale = supplyKey(e.sale_platform, e.sale_trade_id, e.material);
+        const list = upstreamSupplies.get(bySale) ?? [];
+        if (list.length === 0) upstreamSupplies.set(bySale, list);
         list.push(e);
         const pk = key(e.purchase_platform, e.purchase_trade_id);
         if (opts.direction !== 'downstream') {
           if (depth <= opts.maxDepth) {
-            edges.set(`${pk}>${saleKey}>${e.basis}`, e);
+            addEdge(`${pk}>${saleKey}>${e.basis}`, e);
             if (!depthOf.has(pk)) depthOf.set(pk, -depth);
             refs.set(pk, { platform: e.purchase_platform, trade_id: e.purchase_trade_id });
           } else truncated = true;
@@ -82,7 +89,7 @@ async function buildChainLevelByLevel(
       const next: TradeRefRow[] = [];
       for (const e of found) {
         const sk = key(e.sale_platform, e.sale_trade_id);
-        edges.set(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
+        addEdge(`${key(e.purchase_platform, e.purchase_trade_id)}>${sk}>${e.basis}`, e);
         if (!depthOf.has(sk)) depthOf.set(sk, depth);
         if (!seen.has(sk)) {
           seen.add(sk);
@@ -97,18 +104,7 @@ async function buildChainLevelByLevel(
   const trades = await loadChainTrades(db, [...refs.values()]);
   const byKey = new Map(trades.map((t) => [key(t.platform, t.trade_id), t]));
   const rootRow = byKey.get(key(root.platform, root.trade_id))!;
-  const originsNode = (ref: { platform: string; tradeId: string }): OriginNode | undefined => {
-    const t = byKey.get(key(ref.platform, ref.tradeId));
-    if (!t) return undefined;
-    const supplies = (upstreamSupplies.get(key(ref.platform, ref.tradeId)) ?? []).map((e) => ({
-      purchase: { platform: e.purchase_platform, tradeId: e.purchase_trade_id },
-      quantityG: e.quantity_g,
-    }));
-    return { ref, quantityG: t.quantity_g, sellerKind: sellerKindOf(t), supplies, unsourcedG: t.unsourced_g };
-  };
-  const origins = computeOrigins({ platform: root.platform, tradeId: root.trade_id }, originsNode, {
-    maxDepth: ORIGINS_DEPTH,
-  });
+  const origins = chainOrigins(root, byKey, upstreamSupplies);
   const nodes = [...depthOf].flatMap(([k, depth]) => {
     const t = byKey.get(k);
     if (!t) return [];
@@ -205,7 +201,7 @@ async function makeGraph(db: Db, pf: string, seed: number, n: number): Promise<T
       quantity_g: g,
       materials: ['FE_HEAVY'],
       tax_treatment: 'simple_3',
-      lines: JSON.stringify([]),
+      lines: JSON.stringify([{ material: 'FE_HEAVY', quantity_g: g.toString(), unit: 'kg' }]),
     };
   });
   await db.insertInto('trades').values(trades).execute();

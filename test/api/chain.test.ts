@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setOfficerStatus } from '../../src/repositories/officers.repository';
 import { type AnyJson, createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, person } from '../support/factories';
+import { enterprise, envelope, person, tradeOf } from '../support/factories';
 import { addOfficer, type OfficerApp, type TestOfficer } from '../support/officers';
 import { auditOf, buildQueryApp, getAs, push } from './query-app';
 
@@ -222,5 +222,50 @@ describe('GET /v1/trades/{id}/chain', () => {
     expect((await getAs(oa, `/v1/trades/${ids.U3}/chain`)).status).toBe(401);
     expect((await getAs(oa, `/v1/trades/${ids.U3}/chain`, o.token)).status).toBe(401);
     expect((await getAs(oa, `/v1/trades/${ids.U3}/chain`, auditor.token)).status).toBe(403);
+  });
+});
+
+describe('origins, material by material', () => {
+  it('a multi-material trade in the middle passes each material’s origins to that material only', async () => {
+    // a: person → R5, FE_LIGHT 1,000 kg. b: R5 → R6, FE_LIGHT 1,000 kg and GLASS 1,000 kg (R5 bought
+    // no glass: b's glass is all unsourced). c: R6 → U, FE_LIGHT 1,000 kg. g: R6 → U, GLASS 600 kg.
+    const pf = await ctx.addPlatform();
+    const R5 = enterprise('蓬江回收站五', '440703');
+    const R6 = enterprise('蓬江回收站六', '440703');
+    const U = enterprise('蓬江利用企业', '440703');
+    const at = (day: number) => `2026-10-0${day}T10:00:00+08:00`;
+    await push(
+      ctx,
+      pf,
+      register(R5, '440703', 'recycler'),
+      register(R6, '440703', 'recycler'),
+      register(U, '440703', 'utilizer'),
+      tradeOf('a', person('蓬江散户', '440703'), R5, at(1), [['FE_LIGHT', '1000', '1.90', '1900.00']]),
+      tradeOf('b', R5, R6, at(2), [
+        ['FE_LIGHT', '1000', '2.00', '2000.00'],
+        ['GLASS', '1000', '0.30', '300.00'],
+      ]),
+      tradeOf('c', R6, U, at(3), [['FE_LIGHT', '1000', '2.10', '2100.00']]),
+      tradeOf('g', R6, U, at(3), [['GLASS', '600', '0.40', '240.00']]),
+    );
+    const o703 = await addOfficer(ctx, { divisions: ['440703'] });
+    const origins = async (id: string) =>
+      (await getAs(oa, `/v1/trades/${pf.code}:${id}/chain?direction=upstream`, o703.token)).body.origins;
+    expect(await origins('c')).toEqual({
+      natural_person_kg: '1000.000',
+      enterprise_kg: '0.000',
+      unsourced_kg: '0.000',
+    });
+    expect(await origins('g')).toEqual({
+      natural_person_kg: '0.000',
+      enterprise_kg: '0.000',
+      unsourced_kg: '600.000',
+    });
+    // The root with two materials: each traced on its own, then added.
+    expect(await origins('b')).toEqual({
+      natural_person_kg: '1000.000',
+      enterprise_kg: '0.000',
+      unsourced_kg: '1000.000',
+    });
   });
 });
