@@ -245,6 +245,8 @@ export interface OutputTaxRow {
   amount: string;
   amount_ex_tax: string | null;
   tax: string | null;
+  /** Within the monthly exemption (a natural person's own reverse-invoiced sales): no VAT in it. */
+  exempt: boolean;
 }
 
 export interface InvoiceTotals {
@@ -883,7 +885,24 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
     amount_ratio: formatRatio(m.fen, d.fen),
   });
 
+  // --- reverse-invoice withholding -----------------------------------------------------------
+  const { persons, unrated } = withholdingPersons(facts.withholding, input.treatments, input.period);
+  const withholdingTotal = { trades: 0, fen: 0n, ex: 0n, vat: 0n, iit: 0n };
+  for (const p of persons) {
+    withholdingTotal.trades += p.trades;
+    withholdingTotal.fen += p.fen;
+    withholdingTotal.ex += p.ex;
+    withholdingTotal.vat += p.vat;
+    withholdingTotal.iit += p.iit;
+  }
+
   // --- output tax by treatment ---------------------------------------------------------------
+  // A natural person's own reverse-invoiced sales within the monthly exemption (tested on their
+  // sales to every buyer, as for the withholding above) carry no VAT: tax 0, the whole amount
+  // excluding VAT. An enterprise's sheet never has them (its sales are not reverse-invoiced).
+  const exemptPerson = party.kind === 'natural_person' && persons.length > 0 && persons.every((p) => p.exempt);
+  const isExempt = (g: OutputGroup) =>
+    exemptPerson && g.treatment === 'reverse_invoice' && g.basisPoints !== null;
   const outputRows = [...facts.output].sort(byTreatmentAndRate);
   const outputTotal = { trades: 0, fen: 0n, ex: 0n };
   const outputUnrated = { trades: 0, fen: 0n };
@@ -891,7 +910,7 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
     const into = g.basisPoints === null ? outputUnrated : outputTotal;
     into.trades += g.trades;
     into.fen += g.fen;
-    if (g.basisPoints !== null) outputTotal.ex += g.ex;
+    if (g.basisPoints !== null) outputTotal.ex += isExempt(g) ? g.fen : g.ex;
   }
 
   // --- input tax on received invoices --------------------------------------------------------
@@ -910,16 +929,6 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
   }
   const red = input.invoices.red;
 
-  // --- reverse-invoice withholding -----------------------------------------------------------
-  const { persons, unrated } = withholdingPersons(facts.withholding, input.treatments, input.period);
-  const withholdingTotal = { trades: 0, fen: 0n, ex: 0n, vat: 0n, iit: 0n };
-  for (const p of persons) {
-    withholdingTotal.trades += p.trades;
-    withholdingTotal.fen += p.fen;
-    withholdingTotal.ex += p.ex;
-    withholdingTotal.vat += p.vat;
-    withholdingTotal.iit += p.iit;
-  }
 
   // --- anomalies -----------------------------------------------------------------------------
   const rules = new Map<string, { open: number; confirmed: number; severity: number }>();
@@ -978,13 +987,16 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
     tax: {
       output_by_treatment: outputRows.map((g) => {
         const rated = g.basisPoints !== null;
+        const exempt = isExempt(g);
+        const ex = exempt ? g.fen : g.ex;
         return {
           treatment: g.treatment,
           levy_rate: rated ? formatRate({ basisPoints: g.basisPoints! }) : null,
           trades: g.trades,
           amount: formatMoney(g.fen),
-          amount_ex_tax: rated ? formatMoney(g.ex) : null,
-          tax: rated ? formatMoney(g.fen - g.ex) : null,
+          amount_ex_tax: rated ? formatMoney(ex) : null,
+          tax: rated ? formatMoney(g.fen - ex) : null,
+          exempt,
         };
       }),
       output_total: {

@@ -394,6 +394,7 @@ describe('GET /v1/parties/{key}/summary — the worked example', () => {
         amount: '3120.00',
         amount_ex_tax: '3029.13',
         tax: '90.87',
+        exempt: false,
       },
     ]);
     expect(rSheet.tax.output_total).toEqual({

@@ -450,6 +450,7 @@ describe('the reference sheet, worked by hand', () => {
         amount: '6500.00',
         amount_ex_tax: '5752.21',
         tax: '747.79',
+        exempt: false,
       },
       {
         treatment: 'simple_3',
@@ -458,6 +459,7 @@ describe('the reference sheet, worked by hand', () => {
         amount: '5600.00',
         amount_ex_tax: '5436.89',
         tax: '163.11',
+        exempt: false,
       },
     ]);
     expect(sheet.tax.output_total).toEqual({
@@ -591,9 +593,49 @@ describe('edge cases', () => {
         amount: '112200.00',
         amount_ex_tax: '111089.11',
         tax: '1110.89',
+        exempt: false,
       },
     ]);
     expect(sheet.purchases.total.trades).toBe(0);
+  });
+
+  it('a natural person within the monthly exemption: their own reverse-invoiced sales carry no output VAT', () => {
+    // A sells only P1 this time: 2,200.00, i.e. 2,178.22 excluding VAT ≤ ¥100,000 — exempt.
+    const sheet = computeReferenceSheet(
+      input({
+        party: { key: A, kind: 'natural_person', name: '甲', division: '440703' },
+        trades: [
+          trade(
+            'P1',
+            cst(10, 1),
+            person(A, '甲'),
+            R,
+            'reverse_invoice',
+            [['FE_HEAVY', 1000, '2200.00']],
+            null,
+          ),
+        ],
+        stock: [],
+      }),
+    );
+    expect(sheet.tax.reverse_invoice_withholding).toMatchObject({ persons: 1, exempt_persons: 1 });
+    expect(sheet.tax.output_by_treatment).toEqual([
+      {
+        treatment: 'reverse_invoice',
+        levy_rate: '0.01',
+        trades: 1,
+        amount: '2200.00',
+        amount_ex_tax: '2200.00',
+        tax: '0.00',
+        exempt: true,
+      },
+    ]);
+    expect(sheet.tax.output_total).toEqual({
+      trades: 1,
+      amount: '2200.00',
+      amount_ex_tax: '2200.00',
+      tax: '0.00',
+    });
   });
 
   it('sales on a date without a levy rate are shown apart, never guessed', () => {
@@ -615,6 +657,7 @@ describe('edge cases', () => {
         amount: '500.00',
         amount_ex_tax: null,
         tax: null,
+        exempt: false,
       },
       {
         treatment: 'simple_3',
@@ -623,6 +666,7 @@ describe('edge cases', () => {
         amount: '1030.00',
         amount_ex_tax: '1000.00',
         tax: '30.00',
+        exempt: false,
       },
     ]);
     expect(sheet.tax.output_total).toEqual({

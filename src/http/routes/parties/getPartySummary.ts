@@ -156,9 +156,13 @@ export const referenceSheetSchema = z
             trades: z.number().int(),
             amount: moneyString('Σ total (tax inclusive) of the sales under this treatment and rate'),
             amount_ex_tax: moneyString(
-              'Σ per sale of total ÷ (1 + levy_rate), rounded half-up to the fen',
+              'Σ per sale of total ÷ (1 + levy_rate), rounded half-up to the fen (the total itself when exempt)',
             ).nullable(),
-            tax: moneyString('Σ per sale of total − its amount excluding VAT').nullable(),
+            tax: moneyString('Σ per sale of total − its amount excluding VAT (0 when exempt)').nullable(),
+            exempt: z.boolean().openapi({
+              description:
+                'A natural person’s own reverse-invoiced sales within the monthly exemption (Σ excluding VAT to every buyer ≤ the exemption, as in `reverse_invoice_withholding`): no VAT',
+            }),
           }),
         )
         .openapi({
@@ -325,6 +329,7 @@ const example: ReferenceSheet = {
         amount: '5500.00',
         amount_ex_tax: '5339.81',
         tax: '160.19',
+        exempt: false,
       },
     ],
     output_total: { trades: 1, amount: '5500.00', amount_ex_tax: '5339.81', tax: '160.19' },
