@@ -900,7 +900,8 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
   // A natural person's own reverse-invoiced sales within the monthly exemption (tested on their
   // sales to every buyer, as for the withholding above) carry no VAT: tax 0, the whole amount
   // excluding VAT. An enterprise's sheet never has them (its sales are not reverse-invoiced).
-  const exemptPerson = party.kind === 'natural_person' && persons.length > 0 && persons.every((p) => p.exempt);
+  const exemptPerson =
+    party.kind === 'natural_person' && persons.length > 0 && persons.every((p) => p.exempt);
   const isExempt = (g: OutputGroup) =>
     exemptPerson && g.treatment === 'reverse_invoice' && g.basisPoints !== null;
   const outputRows = [...facts.output].sort(byTreatmentAndRate);
@@ -928,7 +929,6 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
     blue.fen += k.fen;
   }
   const red = input.invoices.red;
-
 
   // --- anomalies -----------------------------------------------------------------------------
   const rules = new Map<string, { open: number; confirmed: number; severity: number }>();
