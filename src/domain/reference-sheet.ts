@@ -864,8 +864,11 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
   }
 
   // --- stock ---------------------------------------------------------------------------------
+  // A natural person holds no stock: what they sell is their own (household) scrap, an origin
+  // (CONTRACT.md 3), never an unsourced sale — so a person's sheet has no stock rows.
   const stock: StockRow[] = [];
-  for (const s of [...input.stock].sort((a, b) => byString(a.material, b.material))) {
+  const stockInputs = party.kind === 'natural_person' ? [] : input.stock;
+  for (const s of [...stockInputs].sort((a, b) => byString(a.material, b.material))) {
     const row = stockRow(s, input.period);
     if (
       row.opening_kg === '0.000' &&

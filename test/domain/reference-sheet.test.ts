@@ -597,6 +597,8 @@ describe('edge cases', () => {
       },
     ]);
     expect(sheet.purchases.total.trades).toBe(0);
+    // A person holds no stock: their own scrap is an origin, not an unsourced sale.
+    expect(sheet.stock).toEqual([]);
   });
 
   it('a natural person within the monthly exemption: their own reverse-invoiced sales carry no output VAT', () => {
