@@ -7,15 +7,20 @@ import { QUEUE_BASES, type QueueBase } from './queue/jobs';
  * operator can fix them all in one go.
  */
 
+/** Whether the WHATWG URL parser (which node-postgres and ioredis use) accepts it, port included. */
+const parsesAsUrl = (v: string) => URL.canParse(v);
+
 const postgresUrl = z
   .string({ error: 'is required (e.g. postgres://postgres@127.0.0.1:5432/retrace)' })
-  .refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), {
+  .refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v) && parsesAsUrl(v), {
     message: 'must be a postgres:// URL that names a database (postgres://user@host:5432/retrace)',
   });
 
 const redisUrl = z
   .string({ error: 'is required (e.g. redis://127.0.0.1:6379)' })
-  .refine((v) => /^rediss?:\/\/[^/]+/.test(v), { message: 'must be a redis:// or rediss:// URL' });
+  .refine((v) => /^rediss?:\/\/[^/]+/.test(v) && parsesAsUrl(v), {
+    message: 'must be a redis:// or rediss:// URL (redis://host:6379)',
+  });
 
 const intFromEnv = (min: number, max: number, fallback: number) =>
   z

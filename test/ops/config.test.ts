@@ -10,6 +10,23 @@ const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 
 describe('configuration', () => {
+  it('a URL the drivers cannot parse (a port that is not a number) is reported with its variable', () => {
+    const problems = (() => {
+      try {
+        loadConfig({
+          DATABASE_URL: 'postgres://postgres@127.0.0.1:notaport/retrace',
+          REDIS_URL: 'redis://127.0.0.1:notaport',
+          RETRACE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+        });
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    })();
+    expect(problems).toMatch(/DATABASE_URL must be a postgres:\/\/ URL/);
+    expect(problems).toMatch(/REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
   it('reports every problem on its own line', () => {
     try {
       loadConfig({
