@@ -16,6 +16,7 @@ import { ConfigError, loadConfig } from './config';
 import { migrate } from './db/migrator';
 import { runApiProcesses } from './http/server';
 import { createLogger } from './log';
+import { assertDatabaseReady } from './ops/database-checks';
 import { applyHeapGrowth } from './ops/heap';
 import { createRuntime } from './runtime';
 
@@ -115,6 +116,19 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+const DATABASE_COMMANDS: ReadonlySet<string> = new Set([
+  'serve',
+  'platform',
+  'officer',
+  'audit',
+  'quarantine',
+  'dead-letters',
+  'chain',
+  'rules',
+  'report',
+  'reports',
+]);
+
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseFlags(argv);
   const [command, ...rest] = positionals;
@@ -142,6 +156,9 @@ async function main(argv: string[]): Promise<void> {
     printJson(result);
     return;
   }
+  // The commands below read the database with the keyring: refuse to start on one that is not
+  // migrated, or that the configured master key does not open (src/ops/database-checks.ts).
+  if (DATABASE_COMMANDS.has(command)) await assertDatabaseReady(config);
   if (command === 'serve') {
     const [what] = rest;
     applyHeapGrowth(config.heapGrowingPercent);

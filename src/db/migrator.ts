@@ -42,6 +42,21 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   }
 }
 
+/** Drops the database named in `url` (closing its connections) and creates it empty. For the demo. */
+export async function recreateDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+  await ensureDatabase(url);
+}
+
 export async function listMigrations(
   dir = SQL_DIR,
 ): Promise<{ name: string; sql: string; checksum: string }[]> {

@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../config';
 import type { Db } from '../db/database';
-import { migrate } from '../db/migrator';
+import { migrate, recreateDatabase } from '../db/migrator';
 import { formatKg } from '../domain/money';
+import { databaseProblems } from '../ops/database-checks';
 import { produceDemoReports } from '../reports/demo';
 import { insertOfficer, rotateOfficerToken } from '../repositories/officers.repository';
 import { findPlatform, insertPlatform } from '../repositories/platforms.repository';
@@ -90,9 +91,24 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const months = flag('months', 3);
   const scale = flag('scale', 1);
-  log(`migrating database ${new URL(config.databaseUrl).pathname.slice(1)}`);
+  const database = new URL(config.databaseUrl).pathname.slice(1);
+  log(`migrating database ${database}`);
   await migrate(config.databaseUrl);
-  const rt = createRuntime(config, 'demo');
+  let rt = createRuntime(config, 'demo');
+  // The demo's database sealed with another key (an earlier demo's data/ folder, which held the
+  // generated development key, is gone): its secrets can never be opened again, and the API and
+  // worker would refuse it. In development, where this key is the demo's own, start it afresh.
+  const problems = await databaseProblems(rt.db, rt.keyring);
+  if (problems.length > 0) {
+    if (config.nodeEnv !== 'development' || config.masterKey !== null) throw new ConfigError(problems);
+    log(
+      `database ${database} was set up with another master key (an earlier demo's data/ is gone): recreating it`,
+    );
+    await rt.close();
+    await recreateDatabase(config.databaseUrl);
+    await migrate(config.databaseUrl);
+    rt = createRuntime(config, 'demo');
+  }
   const stateFile = path.resolve(config.dataDir, 'demo.json');
   const prior: Partial<DemoState> = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : {};
 
