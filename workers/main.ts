@@ -40,7 +40,7 @@ export interface WorkerDeps {
 
 export interface RunningWorkers {
   workers: Worker[];
-  close: () => Promise<void>;
+  close: (force?: boolean) => Promise<void>;
 }
 
 /** Starts a consumer on every partition of each queue of WORKER_QUEUES, and the sweeps. */
@@ -59,6 +59,20 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
     streams: createStreamsProcessor({ ctx, queues: deps.queues }),
     rules: createRulesProcessor({ db: deps.db, keyring: deps.keyring, queues: deps.queues, log }),
     reports: createReportsProcessor({ db: deps.db, queues: deps.queues, dataDir: config.dataDir, log }),
+  };
+  // Connection errors come from every worker's connections, several a second while Redis is away:
+  // one log line per CONNECTION_ERROR_LOG_MS for the whole process, with how many were left out.
+  let lastLogged = 0;
+  let unlogged = 0;
+  const connectionErrors = (queue: string, err: Error) => {
+    const now = Date.now();
+    if (now - lastLogged < CONNECTION_ERROR_LOG_MS) {
+      unlogged++;
+      return;
+    }
+    log.warn({ queue, err: err.message, similar_errors_since_last: unlogged }, 'worker connection error');
+    lastLogged = now;
+    unlogged = 0;
   };
   // WORKER_QUEUES: a process may consume only some queues (say, reconciliation apart from rules).
   const workers = config.workerQueues.flatMap((base) =>
@@ -89,7 +103,7 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
       metrics.jobsProcessed.inc({ queue: name, outcome: 'failed' });
       log.warn({ job_id: job?.id, queue: name, attempts: job?.attemptsMade, err: err.message }, 'job failed');
     });
-    worker.on('error', (err) => log.warn({ queue: name, err: err.message }, 'worker connection error'));
+    worker.on('error', (err) => connectionErrors(name, err));
     return worker;
   }
   deps.queues
@@ -105,13 +119,14 @@ export function createWorkers(deps: WorkerDeps): RunningWorkers {
   const shared = publishMetrics(deps.queues.redis, sharedMetricsKey(config.redisPrefix), metrics.registry);
   return {
     workers,
-    close: async () => {
+    close: async (force = false) => {
       await shared.stop();
       await sweeper.stop();
       await statistics.stop();
       await reportSweeper.stop();
-      // Waits for active jobs to finish: a SIGTERM never cuts a job in half.
-      await Promise.all(workers.map((w) => w.close()));
+      // Waits for active jobs to finish: a SIGTERM never cuts a job in half — unless `force`
+      // (Redis is away: no job can be finished in it anyway; the sweep hands them over again).
+      await Promise.all(workers.map((w) => w.close(force)));
       connection.disconnect();
     },
   };
@@ -187,7 +202,26 @@ export async function runWorkers(rt: import('../src/runtime').Runtime): Promise<
     );
   }
   await stopped;
-  rt.log.info('shutting down workers: finishing active jobs');
-  await running.close();
+  const redisUp = rt.queues.redis.status === 'ready';
+  rt.log.info(
+    redisUp
+      ? 'shutting down workers: finishing active jobs'
+      : 'shutting down workers: Redis is unreachable, unfinished jobs are left to the sweep',
+  );
+  // A stop is bounded, as orchestrators expect: a job cut short is retried (jobs are idempotent;
+  // its transaction never committed), so nothing is lost by exiting.
+  const grace = setTimeout(() => {
+    rt.log.error({ seconds: SHUTDOWN_GRACE_MS / 1000 }, 'shutdown took too long: exiting');
+    process.exit(1);
+  }, SHUTDOWN_GRACE_MS);
+  grace.unref();
+  await running.close(!redisUp);
   await rt.close();
+  clearTimeout(grace);
 }
+
+/** At most one log line of worker connection errors per this many milliseconds. */
+const CONNECTION_ERROR_LOG_MS = 10_000;
+
+/** How long `serve worker` waits for active jobs after SIGTERM before it exits anyway. */
+const SHUTDOWN_GRACE_MS = 25_000;

@@ -86,11 +86,18 @@ export class EventQueues {
     readonly partitions: number,
   ) {
     const make = (base: QueueBase) =>
-      Array.from(
-        { length: partitions },
-        (_, p) =>
-          new Queue(queueName(base, p), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
-      );
+      Array.from({ length: partitions }, (_, p) => {
+        const queue = new Queue(queueName(base, p), {
+          connection,
+          prefix,
+          defaultJobOptions: DEFAULT_JOB_OPTIONS,
+        });
+        // Without a listener each of its connections' errors would go to stderr as a stack trace,
+        // several a second while Redis is away. The outage shows in /readyz, and every command
+        // that fails is reported where it is awaited.
+        queue.on('error', () => {});
+        return queue;
+      });
     this.byBase = {
       events: make('events'),
       streams: make('streams'),

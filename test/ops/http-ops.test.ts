@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBaseApp } from '../../src/http/app';
+import { registerOps } from '../../src/http/routes/ops';
 import { createMetrics } from '../../src/ops/metrics';
 import { publishMetrics, sharedMetricsKey } from '../../src/ops/shared-metrics';
+import { EventQueues } from '../../src/queue/producer';
+import { createRedis } from '../../src/queue/redis';
 import { createTestContext, json, type TestContext } from '../support/context';
 import { tradeCreated } from '../support/factories';
 import { addOfficer, bearer } from '../support/officers';
@@ -94,6 +98,25 @@ describe('operations endpoints', () => {
     expect(await page.text()).toContain('/openapi.json');
     expect((await ctx.app.request('/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
   });
+
+  it('while Redis is unreachable, /metrics still answers (this process’s metrics) and /readyz says 503', async () => {
+    // The queues' own connections wait for Redis for ever (BullMQ needs that): an unbounded read
+    // of the queue depth would hold the scrape until the test times out.
+    const queues = new EventQueues(createRedis('redis://127.0.0.1:1', 'producer'), ctx.redisPrefix, 2);
+    try {
+      const app = createBaseApp({ log: ctx.rt.log, metrics: ctx.rt.metrics });
+      registerOps(app, { db: ctx.rt.db, queues, metrics: ctx.rt.metrics });
+      const metrics = await app.request('/metrics');
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('retrace_ingest_events_total');
+      const ready = await app.request('/readyz');
+      expect(ready.status).toBe(503);
+      expect(await json(ready)).toMatchObject({ checks: { postgres: 'ok', redis: 'down' } });
+    } finally {
+      await queues.close().catch(() => {});
+      queues.redis.disconnect();
+    }
+  }, 15_000);
 
   it('unknown paths are problem+json 404s; a known path with another method is a 405 with Allow', async () => {
     const res = await ctx.app.request('/nope');

@@ -163,4 +163,23 @@ describe('worker processes', () => {
       await ctx.close();
     }
   }, 60_000);
+
+  it('stops on SIGTERM while Redis is unreachable too: jobs cannot finish there, so it does not wait for them', async () => {
+    const ctx = await createTestContext({ env });
+    try {
+      const worker = startWorkerProcess(ctx, { REDIS_URL: 'redis://127.0.0.1:1' });
+      // It never says "workers started" (they cannot connect): its first connection error is
+      // logged once its signal handlers are in place.
+      await new Promise<void>((resolve) => {
+        let seen = '';
+        worker.stdout!.on('data', (chunk: Buffer) => {
+          seen = (seen + chunk.toString()).slice(-4096);
+          if (seen.includes('"worker connection error"')) resolve();
+        });
+      });
+      expect(await stopProcess(worker, 'SIGTERM')).toBe(0);
+    } finally {
+      await ctx.close();
+    }
+  }, 60_000);
 });

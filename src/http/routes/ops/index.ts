@@ -54,18 +54,27 @@ const metricsRoute = createRoute({
   },
 });
 
-async function probe(fn: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 'down'> {
+/** `p`, or a rejection after `ms`: a backend that is away must not hold an answer. */
+async function within<T>(p: Promise<T>, ms = 1_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('timeout')), ms))),
+    return await Promise.race([
+      p,
+      new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error('timeout')), ms);
+      }),
     ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probe(fn: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 'down'> {
+  try {
+    await within(fn(), ms);
     return 'ok';
   } catch {
     return 'down';
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -95,9 +104,10 @@ export function registerOps(app: App, deps: OpsDeps): void {
   });
 
   app.openapi(metricsRoute, async (c) => {
-    // Queue depth is read at scrape time; if Redis is away the gauges keep their last values.
+    // Queue depth is read at scrape time; if Redis is away the gauges keep their last values (the
+    // queues' connections wait for Redis for ever, as BullMQ needs: the read is bounded here).
     try {
-      const counts = await deps.queues.counts();
+      const counts = await within(deps.queues.counts());
       for (const q of counts) {
         for (const [state, n] of Object.entries(q.counts))
           deps.metrics.queueDepth.set({ queue: q.queue, state }, n);
@@ -111,9 +121,9 @@ export function registerOps(app: App, deps: OpsDeps): void {
     }
     // The workers' metrics (processing latency, jobs, events processed) come from their snapshots
     // in Redis, summed with this process's own; without Redis, this process's alone.
-    const shared = await readSharedMetrics(deps.queues.redis, sharedMetricsKey(deps.queues.prefix)).catch(
-      () => [],
-    );
+    const shared = await within(
+      readSharedMetrics(deps.queues.redis, sharedMetricsKey(deps.queues.prefix)),
+    ).catch(() => []);
     const { body, contentType } = await aggregatedMetrics(deps.metrics.registry, shared);
     return c.text(body, 200, { 'content-type': contentType });
   });
