@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'migrate') {
     const result = await migrate(config.databaseUrl);
     say(
-      `database ${result.database}: ${result.applied.length} migration(s) applied, ${result.alreadyApplied} already applied`,
+      `database ${result.database}: ${result.applied.length} migration(s) applied, ${result.already_applied} already applied`,
     );
     printJson(result);
     return;

@@ -14,7 +14,7 @@ export interface MigrationResult {
   database: string;
   created: boolean;
   applied: string[];
-  alreadyApplied: number;
+  already_applied: number;
 }
 
 /** Creates the database named in `url` when it does not exist (safe when two processes race). */
@@ -115,7 +115,7 @@ export async function migrate(url: string, dir = SQL_DIR): Promise<MigrationResu
       database: new URL(url).pathname.slice(1),
       created,
       applied,
-      alreadyApplied: migrations.length - applied.length,
+      already_applied: migrations.length - applied.length,
     };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});

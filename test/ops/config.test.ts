@@ -111,7 +111,7 @@ describe('migrations', () => {
     await client.connect();
     const { rows } = await client.query('SELECT count(*)::int AS n FROM schema_migrations');
     await client.end();
-    expect(rows[0].n).toBe(again.alreadyApplied);
+    expect(rows[0].n).toBe(again.already_applied);
   });
 
   it('the committed Kysely schema types match the migrations', async () => {
