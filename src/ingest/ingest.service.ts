@@ -66,6 +66,8 @@ export interface BatchLineResult {
   id: string | null;
   status: 'accepted' | 'duplicate' | 'rejected';
   errors?: FieldError[];
+  /** A line rejected because its record version is stored with other content (a 409 on its own). */
+  record?: { kind: string; key: string; version: number | null };
 }
 
 export interface BatchResult {
@@ -315,6 +317,7 @@ export class IngestService {
               // The line's bytes (sealed once by batchReject), not the already sealed body.
               s.raw,
               s.event.contentSha256,
+              409, // kept as what it is, a conflict, as a single event's would be
             ),
           );
         });
@@ -352,6 +355,7 @@ export class IngestService {
       else {
         r.status = 'rejected';
         r.errors = [{ pointer: '', message: conflictDetail(s.record, o) }];
+        r.record = { kind: s.record.kind, key: s.record.key, version: s.record.version };
       }
     });
     await this.enqueue(accepted);
@@ -479,6 +483,7 @@ export class IngestService {
     errors: FieldError[],
     rawBody: Buffer,
     contentSha256: Buffer,
+    status: 400 | 409 = 400,
   ): QuarantineEntry {
     return {
       platform,
@@ -486,7 +491,7 @@ export class IngestService {
       batchId,
       batchLine,
       receivedAt,
-      status: 400,
+      status,
       errors,
       sealedBody: this.seal(rawBody),
       contentSha256,

@@ -117,6 +117,19 @@ describe('NDJSON batches', () => {
     );
     expect(conflict.results[0].status).toBe('rejected');
     expect(conflict.results[0].errors[0].message).toContain((t.data as { trade_id: string }).trade_id);
+    // Named as a single event's 409 names it, and kept in the quarantine as the conflict it is.
+    expect(conflict.results[0].record).toEqual({
+      kind: 'trade',
+      key: (t.data as { trade_id: string }).trade_id,
+      version: 1,
+    });
+    const kept = await ctx.rt.db
+      .selectFrom('quarantined_events')
+      .select('status')
+      .where('platform', '=', platform.code)
+      .where('event_id', '=', conflict.results[0].id)
+      .execute();
+    expect(kept).toEqual([{ status: 409 }]);
   });
 
   it('413 over 10,000 lines; 415 for a JSON content type', async () => {

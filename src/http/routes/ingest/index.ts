@@ -63,6 +63,13 @@ const batchResultSchema = z
         id: z.string().nullable(),
         status: z.enum(['accepted', 'duplicate', 'rejected']),
         errors: z.array(fieldErrorSchema).optional(),
+        record: z
+          .object({ kind: z.string(), key: z.string(), version: z.number().int().nullable() })
+          .optional()
+          .openapi({
+            description:
+              'On a line rejected because its record version is stored with other content (a 409 on its own): the record',
+          }),
       }),
     ),
   })
