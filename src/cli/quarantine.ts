@@ -50,9 +50,7 @@ export async function quarantineCommand(
       rawBody: rt.keyring.decryptBytes('event-bodies', row.raw_body),
       signature: row.signature as Record<string, string> | null,
     });
-    if (result.outcome === 'accepted' || result.outcome === 'duplicate') {
-      await markReplayed(rt.db, row.platform, row.id, result.outcome);
-    }
+    await markReplayed(rt.db, row.platform, row.id, result.outcome);
     printJson({ id, platform: row.platform, event_id: row.event_id, ...result });
     if (result.outcome === 'still_invalid' || result.outcome === 'conflict') process.exitCode = 1;
     return;

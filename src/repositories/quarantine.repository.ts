@@ -67,7 +67,11 @@ export async function listQuarantine(
     .orderBy('id', 'desc')
     .limit(opts.limit ?? 100);
   if (opts.platform) q = q.where('platform', '=', opts.platform);
-  if (!opts.includeReplayed) q = q.where('replayed_at', 'is', null);
+  // Without --all: what still waits — never replayed, or replayed without success.
+  if (!opts.includeReplayed)
+    q = q.where((eb) =>
+      eb.or([eb('replay_outcome', 'is', null), eb('replay_outcome', 'not in', ['accepted', 'duplicate'])]),
+    );
   if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
   return q.execute();
 }
@@ -76,10 +80,23 @@ export async function findQuarantined(db: Db, id: bigint) {
   return db.selectFrom('quarantined_events').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Records a replay attempt and its outcome (accepted, duplicate, still_invalid, conflict). An
+ * entry once accepted stays `accepted`: replaying it again finds the stored event (a duplicate),
+ * which says nothing new about the entry.
+ */
 export async function markReplayed(db: Db, platform: string, id: bigint, outcome: string): Promise<void> {
   await db
     .updateTable('quarantined_events')
-    .set({ replayed_at: new Date(), replay_outcome: outcome })
+    .set((eb) => ({
+      replayed_at: new Date(),
+      replay_outcome: eb
+        .case()
+        .when('replay_outcome', '=', 'accepted')
+        .then('accepted')
+        .else(outcome)
+        .end(),
+    }))
     .where('platform', '=', platform)
     .where('id', '=', id)
     .execute();

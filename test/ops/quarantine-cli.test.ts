@@ -34,6 +34,15 @@ describe('retrace quarantine', () => {
       [...first.items, ...second.items].map((r: { id: string }) => String(r.id)),
     );
     await expect(run(['list'], { before: 'abc' })).rejects.toThrow(/--before/);
+    // A replay that fails is recorded too, and the entry stays in the list of what still waits.
+    const id = String(first.items[0].id);
+    const replay = await run(['replay', id]);
+    process.exitCode = undefined; // the command sets 1 for a replay still invalid
+    expect(replay).toMatchObject({ id, outcome: 'still_invalid' });
+    const after = await run(['list'], { platform: p.code });
+    const entry = after.items.find((r: { id: string }) => String(r.id) === id);
+    expect(entry).toMatchObject({ replay_outcome: 'still_invalid' });
+    expect(entry.replayed_at).not.toBeNull();
     await expect(run(['replay', '999999999'])).rejects.toThrow(CliError);
   });
 });
