@@ -90,12 +90,7 @@ export async function markReplayed(db: Db, platform: string, id: bigint, outcome
     .updateTable('quarantined_events')
     .set((eb) => ({
       replayed_at: new Date(),
-      replay_outcome: eb
-        .case()
-        .when('replay_outcome', '=', 'accepted')
-        .then('accepted')
-        .else(outcome)
-        .end(),
+      replay_outcome: eb.case().when('replay_outcome', '=', 'accepted').then('accepted').else(outcome).end(),
     }))
     .where('platform', '=', platform)
     .where('id', '=', id)
