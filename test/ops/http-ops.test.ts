@@ -93,6 +93,25 @@ describe('operations endpoints', () => {
       expect(paths, p).toContain(p);
     }
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    // A single event's body is described per type: every record shape of CONTRACT.md 1.3.
+    const body =
+      doc.paths['/v1/ingest/{platform}/events'].post.requestBody.content['application/json'].schema;
+    const variants = JSON.stringify(body);
+    for (const type of [
+      'party.registered',
+      'trade.created',
+      'trade.amended',
+      'trade.cancelled',
+      'payment.made',
+      'payment.reversed',
+      'weighing.recorded',
+      'invoice.issued',
+      'invoice.reversed',
+    ]) {
+      expect(variants, type).toContain(`"${type}"`);
+    }
+    expect(variants).toContain('total_amount');
+    expect(variants).toContain('vehicle_plate');
     const page = await ctx.app.request('/docs');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('/openapi.json');

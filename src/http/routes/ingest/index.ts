@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { envelopeSchema } from '../../../domain/events';
+import { eventSchema } from '../../../domain/events';
 import {
   type IngestService,
   MAX_BATCH_BYTES,
@@ -152,7 +152,7 @@ export function registerIngest(app: App, ingest: IngestService): void {
     request: {
       params: platformParam,
       headers: signatureHeaders,
-      body: { required: true, content: { 'application/json': { schema: envelopeSchema } } },
+      body: { required: true, content: { 'application/json': { schema: eventSchema } } },
     },
     responses: {
       202: {
