@@ -254,7 +254,13 @@ async function processInTransaction(
   await refreshPartyDivisions(db, registered);
   // Persons from outside Jiangmen sit where their earliest sale's buyer does: re-placed when their
   // sales changed, or when a buyer of theirs moved (a registration arriving after the trades).
-  await placePersons(db, [...tradeResult.personSellers, ...(await personsSellingTo(db, registered))]);
+  // A batch of new trades only can place only the persons from elsewhere met in it (their id
+  // numbers are at hand); an amendment or a cancellation may concern any seller of the trade's
+  // versions, so those are looked up (placePersons keeps the ones from elsewhere).
+  const sellers = tradeVersions.every((v) => v.kind === 'created')
+    ? tradeResult.personSellers.filter((k) => parties.isFromElsewhere(k))
+    : tradeResult.personSellers;
+  await placePersons(db, [...sellers, ...(await personsSellingTo(db, registered))]);
   effects.push(await applyPaymentReversals(db, reversals));
 
   // Matching: undeclared documents, and groups whose trades changed.

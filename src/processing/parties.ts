@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database';
 import type { Party, PartyRegisteredData } from '../domain/events';
-import { residentIdDivision } from '../domain/ids';
+import { divisionCovers, residentIdDivision } from '../domain/ids';
 import type { Keyring } from '../security/keys';
 import { columnsOf, insertFromUnnest } from './bulk';
 
@@ -30,6 +30,8 @@ export class PartyCollector {
   private readonly rows = new Map<string, PartyRow>();
   /** id number → person key: a person named on several records of a batch is hashed once. */
   private readonly personKeys = new Map<string, string>();
+  /** Person keys met in this batch whose id number is from outside the bureau's area. */
+  private readonly fromElsewhere = new Set<string>();
 
   constructor(private readonly keyring: Keyring) {}
 
@@ -53,6 +55,7 @@ export class PartyCollector {
     const key = this.keyring.personKey(party.id_number);
     this.personKeys.set(party.id_number, key);
     const idDivision = residentIdDivision(party.id_number);
+    if (!divisionCovers(BUREAU_DIVISION, idDivision)) this.fromElsewhere.add(key);
     if (!this.rows.has(key)) {
       this.rows.set(key, {
         key,
@@ -65,6 +68,11 @@ export class PartyCollector {
       });
     }
     return key;
+  }
+
+  /** Whether a person key met in this batch has an id number from outside the bureau's area. */
+  isFromElsewhere(key: string): boolean {
+    return this.fromElsewhere.has(key);
   }
 
   get size(): number {
