@@ -228,6 +228,8 @@ export class IngestService {
     const materials =
       lineCount > 0 ? await this.unavailableAs503(() => this.materials.get()) : new Set<string>();
     const results: BatchLineResult[] = [];
+    // The event type of each result, for the metrics (a known type or 'unknown': a bounded label).
+    const lineTypes: string[] = [];
     const toStore: { result: number; raw: Buffer; event: NewEvent; record: RecordIdentity }[] = [];
     const rejected: QuarantineEntry[] = [];
     const origin = { signature: null, batchId, batchLine: 0 };
@@ -242,6 +244,7 @@ export class IngestService {
       if (!isUtf8(lineRaw)) {
         const e = { pointer: '', message: 'the line is not valid UTF-8' };
         results.push({ line: lineNo, id: null, status: 'rejected', errors: [e] });
+        lineTypes.push(typeOf(lineRaw));
         rejected.push(
           this.batchReject(platform, null, batchId, lineNo, receivedAt, [e], lineRaw, sha256(lineRaw)),
         );
@@ -256,6 +259,7 @@ export class IngestService {
       } catch (err) {
         const e = { pointer: '', message: `the line is not valid JSON: ${(err as Error).message}` };
         results.push({ line: lineNo, id: null, status: 'rejected', errors: [e] });
+        lineTypes.push(typeOf(lineRaw));
         rejected.push(
           this.batchReject(platform, null, batchId, lineNo, receivedAt, [e], lineRaw, sha256(lineRaw)),
         );
@@ -264,6 +268,7 @@ export class IngestService {
       const id = idOf(value);
       if (typeof id !== 'string') {
         results.push({ line: lineNo, id: null, status: 'rejected', errors: [id] });
+        lineTypes.push(typeOf(lineRaw));
         rejected.push(
           this.batchReject(platform, null, batchId, lineNo, receivedAt, [id], lineRaw, sha256(lineRaw)),
         );
@@ -273,6 +278,7 @@ export class IngestService {
       const checked = this.check(platform, id, lineRaw, { value }, materials, receivedAt, origin);
       if (!checked.ok) {
         results.push({ line: lineNo, id, status: 'rejected', errors: checked.errors });
+        lineTypes.push(typeOf(lineRaw));
         rejected.push(
           this.batchReject(
             platform,
@@ -289,6 +295,7 @@ export class IngestService {
       }
       toStore.push({ result: results.length, raw: lineRaw, event: checked.event, record: checked.record });
       results.push({ line: lineNo, id, status: 'accepted' });
+      lineTypes.push(checked.event.eventType);
     }
 
     const signature = signatureOf(headers);
@@ -365,13 +372,17 @@ export class IngestService {
       else if (r.status === 'duplicate') summary.duplicates++;
       else summary.rejected++;
     }
-    const counter = this.deps.metrics.ingestEvents;
-    if (summary.accepted > 0)
-      counter.inc({ platform, type: 'batch_line', outcome: 'accepted' }, summary.accepted);
-    if (summary.duplicates > 0)
-      counter.inc({ platform, type: 'batch_line', outcome: 'duplicate' }, summary.duplicates);
-    if (summary.rejected > 0)
-      counter.inc({ platform, type: 'batch_line', outcome: 'rejected' }, summary.rejected);
+    // Counted by event type and outcome, as single events are (a conflict as `conflict`).
+    const counts = new Map<string, number>();
+    results.forEach((r, i) => {
+      const outcome = r.record ? 'conflict' : r.status;
+      const k = `${lineTypes[i]}\u0000${outcome}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    });
+    for (const [k, n] of counts) {
+      const [type, outcome] = k.split('\u0000') as [string, string];
+      this.deps.metrics.ingestEvents.inc({ platform, type, outcome }, n);
+    }
     return { batch_id: batchId, ...summary, results };
   }
 

@@ -7,7 +7,7 @@ import { publishMetrics, sharedMetricsKey } from '../../src/ops/shared-metrics';
 import { EventQueues } from '../../src/queue/producer';
 import { createRedis } from '../../src/queue/redis';
 import { createTestContext, json, type TestContext } from '../support/context';
-import { tradeCreated } from '../support/factories';
+import { paymentMade, tradeCreated } from '../support/factories';
 import { addOfficer, bearer } from '../support/officers';
 
 let ctx: TestContext;
@@ -35,6 +35,24 @@ describe('operations endpoints', () => {
     );
     expect(text).toMatch(/retrace_http_request_duration_seconds_bucket/);
     expect(text).toMatch(/retrace_queue_jobs\{[^}]*queue="\{events-\d\}",state="waiting"/);
+  });
+
+  it('metrics: batch lines are counted by their event type too, and a line that is no event as unknown', async () => {
+    const p = await ctx.addPlatform();
+    const lines = [{ id: 'L1', ...paymentMade() }, { id: 'L2', ...paymentMade() }, 'not json'];
+    const res = await ctx.post(
+      `/v1/ingest/${p.code}/batches`,
+      `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n`,
+      { secret: p.secret, contentType: 'application/x-ndjson' },
+    );
+    expect(res.status).toBe(200);
+    const text = await (await ctx.app.request('/metrics')).text();
+    const count = (type: string, outcome: string) =>
+      new RegExp(
+        `retrace_ingest_events_total\\{[^}]*platform="${p.code}",type="${type}",outcome="${outcome}"[^}]*\\} (\\d+)`,
+      ).exec(text)?.[1];
+    expect(count('payment.made', 'accepted')).toBe('2');
+    expect(count('unknown', 'rejected')).toBe('1');
   });
 
   it('metrics: the workers’ processing latency and job counts, from their snapshots in Redis, summed', async () => {
