@@ -8,7 +8,7 @@ import type { EventQueues } from '../queue/producer';
 import type { Keyring } from '../security/keys';
 import { type App, createBaseApp, problemResponse } from './app';
 import { officerGate, type TokenChanges } from './auth';
-import { ProblemError } from './problems';
+import { PROBLEM_TYPES, type ProblemCode, ProblemError, problemBody } from './problems';
 import { registerAnomalies } from './routes/anomalies';
 import { registerAudit } from './routes/audit/listAuditEntries';
 import { registerDocs } from './routes/docs';
@@ -90,6 +90,36 @@ export function createApp(deps: AppDeps): App {
   registerReports(app, { db: deps.db, queues: deps.queues, log: deps.log });
   registerAnomalies(app, { db: deps.db, keyring: deps.keyring });
   registerDocs(app);
-  app.doc31('/openapi.json', OPENAPI_INFO);
+  // The generated document, with an example on every problem response (built once, on first ask).
+  let doc: unknown = null;
+  app.get('/openapi.json', (c) => {
+    doc ??= withProblemExamples(app.getOpenAPI31Document(OPENAPI_INFO));
+    return c.json(doc as object);
+  });
   return app;
+}
+
+/**
+ * Adds to every `application/problem+json` response of the document an example of the body it
+ * answers with: the problem type of its status (src/errors.ts) and its description as `detail`.
+ */
+export function withProblemExamples<T>(doc: T): T {
+  const byStatus = new Map<number, ProblemCode>();
+  for (const [code, t] of Object.entries(PROBLEM_TYPES) as [ProblemCode, { status: number }][]) {
+    if (!byStatus.has(t.status)) byStatus.set(t.status, code);
+  }
+  type Response = { description?: string; content?: Record<string, { example?: unknown }> };
+  const paths = (doc as { paths?: Record<string, Record<string, { responses?: Record<string, Response> }>> })
+    .paths;
+  for (const item of Object.values(paths ?? {})) {
+    for (const op of Object.values(item)) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        const media = response.content?.['application/problem+json'];
+        const code = byStatus.get(Number(status));
+        if (media && code && media.example === undefined)
+          media.example = problemBody(code, response.description);
+      }
+    }
+  }
+  return doc;
 }

@@ -121,6 +121,12 @@ describe('operations endpoints', () => {
     }
     expect(variants).toContain('total_amount');
     expect(variants).toContain('vehicle_plate');
+    // Every problem response carries an example of its body.
+    const notFound = doc.paths['/v1/trades/{id}'].get.responses['404'].content['application/problem+json'];
+    expect(notFound.example).toMatchObject({ type: '/problems/not-found', title: 'Not found', status: 404 });
+    const conflict =
+      doc.paths['/v1/ingest/{platform}/events'].post.responses['409'].content['application/problem+json'];
+    expect(conflict.example).toMatchObject({ type: '/problems/conflict', status: 409 });
     const page = await ctx.app.request('/docs');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('/openapi.json');
