@@ -84,15 +84,17 @@ function maskIdLike(s: string): string {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
- * `auditText` of every string of a list, checked in one pass: the list itself when none needs
- * cleaning (the usual case — a sheet's entry names 10,000 party keys, which are never cleaned).
- * Joined with a newline, so a run of 17 digits, a NUL or a surrogate found in the whole lies in
- * one element; any finding, or an element over MAX_TEXT, cleans element by element.
+ * Party keys and trade ids as the log keeps them: the server's own identifiers (USCCs, person keys,
+ * internal ids), never text a client typed, so they are only made storable — never masked. An
+ * all-digit USCC can pass for a resident id number now and then (its digits 7–14 a date, its last
+ * character the right check digit), and masking it would lose the very party the entry is about.
  */
-export function auditTexts(list: readonly string[]): readonly string[] {
-  for (const s of list) if (s.length > MAX_TEXT) return list.map(auditText);
-  const all = list.join('\n');
-  return all.includes('\u0000') || NEEDS_CLEANING.test(all) ? list.map(auditText) : list;
+export function auditKeys(list: readonly string[]): readonly string[] {
+  const clean = (k: string) =>
+    k.length <= MAX_TEXT && !k.includes('\u0000') && !/[\uD800-\uDFFF]/.test(k)
+      ? k
+      : k.slice(0, MAX_TEXT).replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+  return list.every((k) => clean(k) === k) ? list : list.map(clean);
 }
 
 /** An entry as stored and hashed: sanitised, with its lists and query as JSON text (written once). */
@@ -108,8 +110,8 @@ function sanitize(e: AuditEntryInput): SanitizedEntry {
   for (const [k, v] of Object.entries(e.query)) {
     query[auditText(k)] = Array.isArray(v) ? v.map(auditText) : auditText(v);
   }
-  const parties = auditTexts(e.parties) as string[];
-  const trades = auditTexts(e.trades) as string[];
+  const parties = auditKeys(e.parties) as string[];
+  const trades = auditKeys(e.trades) as string[];
   return {
     ...e,
     actor: auditText(e.actor),
