@@ -42,14 +42,11 @@ import {
   taxOf,
 } from './money';
 import { monthlyStock } from './stock';
-import { shanghaiDate } from './time';
+import { SHANGHAI_OFFSET_MS, shanghaiDate } from './time';
 
 // ---------------------------------------------------------------------------------------------
 // Periods
 // ---------------------------------------------------------------------------------------------
-
-/** Asia/Shanghai is UTC+8 all year (no DST since 1991). */
-const SHANGHAI_OFFSET_MS = 8 * 3600_000;
 
 /** `YYYY-MM` with a year from 1900 to 2999: anything else is not a period this API answers. */
 export const PERIOD_PATTERN = /^(19\d{2}|2\d{3})-(0[1-9]|1[0-2])$/;
@@ -70,8 +67,6 @@ export function periodBounds(period: string): { startMs: number; endMs: number }
     endMs: Date.UTC(year, month, 1) - SHANGHAI_OFFSET_MS,
   };
 }
-
-export { shanghaiDate };
 
 // ---------------------------------------------------------------------------------------------
 // Inputs

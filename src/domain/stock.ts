@@ -10,9 +10,7 @@
  * instance, stale allocations), and is rejected rather than shown.
  */
 import { refKey, type StreamEntry } from './allocation';
-
-/** Asia/Shanghai is UTC+8 all year; no DST since 1991. */
-const SHANGHAI_OFFSET_MS = 8 * 60 * 60 * 1000;
+import { SHANGHAI_OFFSET_MS } from './time';
 
 /** 'YYYY-MM' of an epoch-millisecond instant, in Asia/Shanghai. */
 export function monthOf(atMs: number): string {

@@ -16,11 +16,11 @@ import {
   type SheetFacts,
   type StockStreamInput,
   type StockSumsInput,
-  shanghaiDate,
   stockFromSums,
   type TreatmentRow,
   type WithholdingGroup,
 } from '../domain/reference-sheet';
+import { shanghaiDate } from '../domain/time';
 
 /**
  * Read side of parties for the officers' query API (GET /v1/parties/…): the profile, and the

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { periodWindow } from '../domain/rules/types';
+import { shanghaiDate } from '../domain/time';
 import type { FindingInput, MonthlyAnomaliesInput, UnsourcedInput } from '../reports/monthly-anomalies';
 import { TOP_N } from '../reports/monthly-anomalies';
 import { settingsInForce } from './anomalies.repository';
@@ -126,7 +127,7 @@ export async function loadMonthlyAnomaliesInput(
   const c = coverage.rows[0]!;
 
   // The engine evaluates a period with the settings in force on its first day.
-  const monthStart = new Date(w.startMs + 8 * 3_600_000).toISOString().slice(0, 10);
+  const monthStart = shanghaiDate(w.startMs);
   const settings = await settingsInForce(db, monthStart);
 
   return {

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { refreshStaleStatistics } from '../db/maintenance';
 import { type Finding, periodWindow, RULE_CODES, type RuleCode } from '../domain/rules/types';
+import { shanghaiDate } from '../domain/time';
 import { canonicalJson } from '../ingest/canonical';
 import {
   closeFindings,
@@ -55,7 +56,7 @@ export async function evaluatePeriod(
   await refreshStaleStatistics(db);
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`rules:${period}`}, 0))`.execute(trx);
-    const monthStart = new Date(periodWindow(period).startMs + 8 * 3_600_000).toISOString().slice(0, 10);
+    const monthStart = shanghaiDate(periodWindow(period).startMs);
     const settings = await settingsInForce(trx, monthStart);
     const facts = await loadPeriodFacts(trx, keyring, period);
 

@@ -9,10 +9,10 @@ import {
   periodBounds,
   type ReferenceSheetInput,
   type SheetTrade,
-  shanghaiDate,
   type TreatmentRow,
   treatmentOn,
 } from '../../src/domain/reference-sheet';
+import { shanghaiDate } from '../../src/domain/time';
 
 /** An instant given as Asia/Shanghai wall-clock time. */
 const cst = (m: number, d: number, h = 10, y = 2026): number => Date.UTC(y, m - 1, d, h - 8);

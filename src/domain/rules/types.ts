@@ -3,6 +3,8 @@
  * period (an Asia/Shanghai month) and its parameters to findings; loading the facts is the
  * repositories' job and reconciling findings with stored ones is the engine's.
  */
+import { SHANGHAI_OFFSET_MS } from '../time';
+
 export const RULE_CODES = [
   'PAYMENT_MISMATCH',
   'WEIGHT_MISMATCH',
@@ -67,8 +69,6 @@ export interface PeriodWindow {
   startMs: number;
   endMs: number;
 }
-
-const SHANGHAI_OFFSET_MS = 8 * 3_600_000;
 
 export function periodWindow(period: string): PeriodWindow {
   const m = /^(\d{4})-(\d{2})$/.exec(period);
