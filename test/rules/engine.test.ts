@@ -331,6 +331,43 @@ describe('evaluatePeriod', () => {
     ]);
   });
 
+  it('a dismissed time-limit finding stays dismissed while only the data clock moves on', async () => {
+    const platform = await ctx.addPlatform();
+    const station = enterprise('恩平回收站', '440785');
+    const [a, b, c] = [person('癸'), person('子'), person('丑')];
+    await send(platform, [
+      trade('G1', a, station, { kg: 1000, fenPerKg: 220, at: '2026-02-02T10:00:00+08:00' }),
+      // A later trade moves the platform's clock past G1's 7-day limits.
+      trade('G2', b, station, { kg: 1000, fenPerKg: 220, at: '2026-02-12T10:00:00+08:00' }),
+    ]);
+    await evaluate('2026-02');
+    const missing = (await findingsOf(platform.code, '2026-02', 'MISSING_FLOW')).find(
+      (f) => tradeIdsOf(f)[0] === 'G1' && f.evidence.missing_flow === 'payment',
+    );
+    expect(missing?.evidence).toMatchObject({ limit_days: 7, due_at: '2026-02-09T10:00:00+08:00' });
+    await ctx.rt.db
+      .updateTable('anomalies')
+      .set({
+        status: 'dismissed',
+        reviewed_by: 'officer-1',
+        review_note: 'paid in cash',
+        reviewed_at: new Date(),
+      })
+      .where('id', '=', missing!.id)
+      .execute();
+
+    // Ten days later on the clock, nothing about G1 has changed: the dismissal stands, untouched.
+    await send(platform, [
+      trade('G3', c, station, { kg: 1000, fenPerKg: 220, at: '2026-02-22T10:00:00+08:00' }),
+    ]);
+    await evaluate('2026-02');
+    const after = (await findingsOf(platform.code, '2026-02', 'MISSING_FLOW')).find(
+      (f) => f.id === missing!.id,
+    );
+    expect(after).toMatchObject({ status: 'dismissed', fingerprint: missing!.fingerprint });
+    expect((await eventsOf(missing!.id)).map((e) => e.kind)).toEqual(['detected']);
+  });
+
   it('a settings version applies from its date: findings record its version and thresholds; disabling closes them', async () => {
     const platform = await ctx.addPlatform();
     const station = enterprise('开平回收站', '440783');

@@ -133,9 +133,9 @@ describe('time limits that ripen two months after the record', () => {
         f.party_key,
         tradeIdsOf(f),
         f.evidence.missing_flow,
-        f.evidence.days_since_trade,
+        f.evidence.due_at,
       ]),
-    ).toEqual([['low', station.uscc, ['J1'], 'invoice', 30]]);
+    ).toEqual([['low', station.uscc, ['J1'], 'invoice', '2026-03-01T10:00:00+08:00']]);
 
     // The minutely tick marks the same months for each clock (January among them).
     await ctx.rt.db.deleteFrom('rule_dirty_periods').execute();

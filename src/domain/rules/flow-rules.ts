@@ -1,4 +1,5 @@
 import { formatKg, formatMoney } from '../money';
+import { shanghaiTime } from '../time';
 import type { FlowFact, InvoiceFact, TradeFact } from './facts';
 import { DAY_MS, type Finding, type PeriodWindow, periodOfMs, ratio } from './types';
 
@@ -6,7 +7,9 @@ import { DAY_MS, type Finding, type PeriodWindow, periodOfMs, ratio } from './ty
  * Rules on the four flows of each trade. Subject party: the buyer for funds and goods (it pays
  * and weighs), the invoice's issuer for invoices (the seller, or the buying enterprise when it
  * reverse-invoices for a natural person). Time limits are measured on the data clock of the
- * trade's platform, so replaying history gives the same findings.
+ * trade's platform, so replaying history gives the same findings. What a finding says (summary and
+ * evidence) names the limit and the due time, never the days elapsed: it changes with the facts,
+ * not with each tick of the clock — a dismissal stands until the facts change.
  */
 
 export interface PaymentMismatchParams {
@@ -58,13 +61,14 @@ export function paymentMismatch(
     if (!f || f.payments.length === 0) continue; // no payment at all is MISSING_FLOW
     const tolerance = tol(t.totalFen, p.amount_min_fen, p.amount_basis_points);
     const diff = f.paidFen - t.totalFen;
-    const daysSince = Math.floor((clockMs(t.platform) - t.occurredMs) / DAY_MS);
+    const dueMs = t.occurredMs + p.grace_days * DAY_MS;
     let severity: 'high' | 'medium' | null = null;
     if (diff > tolerance) severity = 'high';
-    else if (-diff > tolerance && clockMs(t.platform) >= t.occurredMs + p.grace_days * DAY_MS)
-      severity = 'medium';
+    else if (-diff > tolerance && clockMs(t.platform) >= dueMs) severity = 'medium';
     if (!severity) continue;
     const over = severity === 'high';
+    // What a finding says depends on the facts only, never on how far the clock has moved since
+    // (a "days since the trade" would rewrite it at every event, and undo a dismissal).
     out.push({
       rule: 'PAYMENT_MISMATCH',
       dedupeKey: `${t.platform}:${t.tradeId}`,
@@ -75,17 +79,17 @@ export function paymentMismatch(
       documents: f.payments.map((number) => ({ kind: 'payment' as const, number })),
       summaryZh: over
         ? `交易 ${t.tradeId} 付款 ¥${formatMoney(f.paidFen)} 超出交易金额 ¥${formatMoney(t.totalFen)}（差额 ¥${formatMoney(diff)}）`
-        : `交易 ${t.tradeId} 成交 ${daysSince} 天后付款仅 ¥${formatMoney(f.paidFen)}，少于交易金额 ¥${formatMoney(t.totalFen)}`,
+        : `交易 ${t.tradeId} 成交满 ${p.grace_days} 天付款仅 ¥${formatMoney(f.paidFen)}，少于交易金额 ¥${formatMoney(t.totalFen)}`,
       summaryEn: over
         ? `Trade ${t.tradeId}: payments of ¥${formatMoney(f.paidFen)} exceed the trade total ¥${formatMoney(t.totalFen)} by ¥${formatMoney(diff)}`
-        : `Trade ${t.tradeId}: ${daysSince} days after the trade only ¥${formatMoney(f.paidFen)} of ¥${formatMoney(t.totalFen)} has been paid`,
+        : `Trade ${t.tradeId}: ${p.grace_days} days after the trade only ¥${formatMoney(f.paidFen)} of ¥${formatMoney(t.totalFen)} has been paid`,
       evidence: {
         trade_total: formatMoney(t.totalFen),
         paid: formatMoney(f.paidFen),
         difference: formatMoney(diff),
         tolerance: formatMoney(tolerance),
-        days_since_trade: daysSince,
         grace_days: p.grace_days,
+        ...(over ? {} : { due_at: shanghaiTime(new Date(dueMs)) }),
       },
     });
   }
@@ -191,7 +195,6 @@ export function missingFlow(
     const f = flows.get(`${t.platform}:${t.tradeId}`);
     if (!f) continue;
     const clock = clockMs(t.platform);
-    const days = Math.floor((clock - t.occurredMs) / DAY_MS);
     const missing: {
       flow: 'payment' | 'weighing' | 'invoice';
       severity: 'medium' | 'low';
@@ -221,13 +224,12 @@ export function missingFlow(
         period: w.period,
         trades: [ref(t)],
         documents: [],
-        summaryZh: `交易 ${t.tradeId} 成交 ${days} 天后仍无${zh}记录`,
-        summaryEn: `Trade ${t.tradeId}: no ${m.flow} ${days} days after the trade`,
+        summaryZh: `交易 ${t.tradeId} 成交满 ${m.limit} 天仍无${zh}记录`,
+        summaryEn: `Trade ${t.tradeId}: no ${m.flow} ${m.limit} days after the trade`,
         evidence: {
           missing_flow: m.flow,
-          days_since_trade: days,
           limit_days: m.limit,
-          data_clock: new Date(clock).toISOString(),
+          due_at: shanghaiTime(new Date(t.occurredMs + m.limit * DAY_MS)),
         },
       });
     }
@@ -256,7 +258,6 @@ export function invoiceWithoutTrade(
     if (clock < i.issuedMs + p.grace_days * DAY_MS) continue;
     const party = i.sellerKind === 'enterprise' ? i.sellerKey : i.buyerKey;
     if (!party) continue;
-    const days = Math.floor((clock - i.issuedMs) / DAY_MS);
     out.push({
       rule: 'INVOICE_WITHOUT_TRADE',
       dedupeKey: `${i.platform}:${i.invoiceNo}`,
@@ -265,13 +266,13 @@ export function invoiceWithoutTrade(
       period: w.period,
       trades: [],
       documents: [{ kind: 'invoice', number: i.invoiceNo }],
-      summaryZh: `发票 ${i.invoiceNo}（不含税 ¥${formatMoney(i.totalExFen)}）开具 ${days} 天后仍无对应交易（票货分离）`,
-      summaryEn: `Invoice ${i.invoiceNo} (¥${formatMoney(i.totalExFen)} excl. VAT) matches no trade ${days} days after issue`,
+      summaryZh: `发票 ${i.invoiceNo}（不含税 ¥${formatMoney(i.totalExFen)}）开具满 ${p.grace_days} 天仍无对应交易（票货分离）`,
+      summaryEn: `Invoice ${i.invoiceNo} (¥${formatMoney(i.totalExFen)} excl. VAT) matches no trade ${p.grace_days} days after issue`,
       evidence: {
         invoice_no: i.invoiceNo,
         total_ex_tax: formatMoney(i.totalExFen),
-        days_since_issue: days,
         grace_days: p.grace_days,
+        due_at: shanghaiTime(new Date(i.issuedMs + p.grace_days * DAY_MS)),
       },
     });
   }

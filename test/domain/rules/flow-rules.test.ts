@@ -7,6 +7,7 @@ import {
   weightMismatch,
 } from '../../../src/domain/rules/flow-rules';
 import { DAY_MS, periodWindow } from '../../../src/domain/rules/types';
+import { shanghaiTime } from '../../../src/domain/time';
 import { RULES } from '../../../src/rules/registry';
 import {
   clockAt,
@@ -98,9 +99,11 @@ describe('PAYMENT_MISMATCH', () => {
       paid: '20000.00',
       difference: '-2000.00',
       tolerance: '110.00',
-      days_since_trade: 7,
       grace_days: 7,
+      due_at: shanghaiTime(new Date(AT + 7 * DAY_MS)),
     });
+    // What it says depends on the facts, not on how far the clock has moved since.
+    expect(run('20000.00', AT + 40 * DAY_MS)).toEqual([f]);
   });
 
   it('underpaid within the tolerance is nothing, even long after', () => {
@@ -271,11 +274,13 @@ describe('MISSING_FLOW', () => {
     expect(fs.map((f) => f.dedupeKey)).toEqual([`${PLATFORM}:T4:payment`, `${PLATFORM}:T4:weighing`]);
     expect(fs[0]!.evidence).toEqual({
       missing_flow: 'payment',
-      days_since_trade: 7,
       limit_days: 7,
-      data_clock: new Date(AT + 7 * DAY_MS).toISOString(),
+      due_at: shanghaiTime(new Date(AT + 7 * DAY_MS)),
     });
     expect(fs[1]!.evidence).toMatchObject({ missing_flow: 'weighing', limit_days: 7 });
+    expect(fs[0]!.summaryEn).toBe('Trade T4: no payment 7 days after the trade');
+    // The same findings, word for word, however far the clock has moved since.
+    expect(run(AT + 20 * DAY_MS)).toEqual(fs);
   });
 
   it('nothing a minute before 7 days', () => {
@@ -290,7 +295,7 @@ describe('MISSING_FLOW', () => {
     expect(fs.map((f) => f.evidence.missing_flow)).toEqual(['payment', 'weighing', 'invoice']);
     const inv = fs[2]!;
     expect(subject(inv)).toMatchObject({ severity: 'low', party: 'E' });
-    expect(inv.evidence).toMatchObject({ days_since_trade: 30, limit_days: 30 });
+    expect(inv.evidence).toMatchObject({ limit_days: 30, due_at: shanghaiTime(new Date(AT + 30 * DAY_MS)) });
   });
 
   it('a natural-person seller owes no invoice', () => {
@@ -340,9 +345,10 @@ describe('INVOICE_WITHOUT_TRADE', () => {
     expect(f!.evidence).toEqual({
       invoice_no: '26442000000000000001',
       total_ex_tax: '21359.22',
-      days_since_issue: 7,
       grace_days: 7,
+      due_at: shanghaiTime(new Date(ISSUED + 7 * DAY_MS)),
     });
+    expect(run(ISSUED + 30 * DAY_MS)).toEqual([f]);
   });
 
   it('6 days (and 6 days 23 h 59 min) after issue is nothing yet', () => {
