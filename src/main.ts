@@ -34,7 +34,7 @@ const USAGE = `retrace <command>
   chain <platform>:<trade_id> [--direction upstream|downstream|both] [--depth 1..20]
   simulate --url <base> --platform <code> --secret <whsec> [--seed N] [--months N] [--scale N] [--start YYYY-MM]
   rules replay --from YYYY-MM --to YYYY-MM [--rule CODE]   recompute findings for a window, report what changed
-  rules list | rules set <RULE> --from YYYY-MM-DD --params '<json>' [--disable]
+  rules list | rules set <RULE> --from YYYY-MM --params '<json>' [--disable]
   report --kind monthly_anomalies --division <code> --period YYYY-MM   produce a report now; prints its id and file paths
   reports list [--division CODE] [--period YYYY-MM] [--limit N] | reports schedule [--period YYYY-MM]
 

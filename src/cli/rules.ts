@@ -10,7 +10,8 @@ const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 /**
  * `rules replay --from YYYY-MM --to YYYY-MM [--rule CODE]`: recomputes the findings of every
  * period in the window (a backtest after a threshold change) and reports what changed.
- * `rules list`: the settings versions. `rules set RULE --from DATE --params JSON [--disable]`.
+ * `rules list`: the settings versions. `rules set RULE --from YYYY-MM --params JSON [--disable]`
+ * (a month: rules are evaluated month by month).
  */
 export async function rulesCommand(
   rt: Runtime,
@@ -75,9 +76,7 @@ export async function rulesCommand(
   }
   if (sub === 'set') {
     const rule = parseRule(ruleArg ?? '');
-    if (!flags.from || !/^\d{4}-\d{2}-\d{2}$/.test(flags.from) || Number.isNaN(Date.parse(flags.from))) {
-      throw new UsageError('rules set RULE --from YYYY-MM-DD --params JSON [--disable] [--note TEXT]');
-    }
+    const validFrom = settingStart(flags.from);
     let params: unknown = RULES[rule].defaults;
     if (flags.params !== undefined) {
       try {
@@ -94,19 +93,19 @@ export async function rulesCommand(
     }
     const version = await addRuleSetting(rt.db, {
       rule,
-      validFrom: flags.from,
+      validFrom,
       enabled: !flags.disable,
       params: parsed.data,
       note: flags.note ?? null,
     });
     say(
-      `${rule} version ${version} in force from ${flags.from}; run \`rules replay\` to recompute past periods`,
+      `${rule} version ${version} in force from ${validFrom}; run \`rules replay\` to recompute past periods`,
     );
-    printJson({ rule, version, valid_from: flags.from, enabled: !flags.disable, params: parsed.data });
+    printJson({ rule, version, valid_from: validFrom, enabled: !flags.disable, params: parsed.data });
     return;
   }
   throw new UsageError(
-    'rules replay --from YYYY-MM --to YYYY-MM [--rule CODE] | rules list | rules set RULE --from YYYY-MM-DD --params JSON',
+    'rules replay --from YYYY-MM --to YYYY-MM [--rule CODE] | rules list | rules set RULE --from YYYY-MM --params JSON',
   );
 }
 
@@ -114,4 +113,23 @@ function parseRule(s: string): RuleCode {
   if (!(RULE_CODES as readonly string[]).includes(s))
     throw new UsageError(`unknown rule "${s}"; rules: ${RULE_CODES.join(', ')}`);
   return s as RuleCode;
+}
+
+const SET_USAGE = 'rules set RULE --from YYYY-MM --params JSON [--disable] [--note TEXT]';
+
+/**
+ * The first day of the month a setting applies from: `YYYY-MM`, or that month's first day.
+ * Rules are evaluated month by month (an Asia/Shanghai month is one evaluation, and several rules
+ * sum over whole months), so a setting cannot start in the middle of one: a date past the 1st is
+ * refused rather than silently moved.
+ */
+function settingStart(from: string | undefined): string {
+  const m = from === undefined ? null : /^(\d{4})-(\d{2})(?:-(\d{2}))?$/.exec(from);
+  if (!m || !PERIOD.test(`${m[1]}-${m[2]}`)) throw new UsageError(SET_USAGE);
+  if (m[3] !== undefined && m[3] !== '01') {
+    throw new UsageError(
+      `--from ${from}: rules are evaluated by month, so a setting applies from a month's first day (--from ${m[1]}-${m[2]}, or ${addMonths(`${m[1]}-${m[2]}`, 1)} for the next month)`,
+    );
+  }
+  return `${m[1]}-${m[2]}-01`;
 }

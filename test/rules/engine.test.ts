@@ -169,6 +169,25 @@ describe('rules replay (CLI)', () => {
       rulesCommand(ctx.rt, ['replay'], { from: '2026-03', to: '2026-04', rule: 'NOPE' }),
     ).rejects.toThrow(/unknown rule/);
   });
+
+  it('rules set: a version applies from a month; a date past the 1st is refused, not moved', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockReturnValue(true);
+    vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    await expect(
+      rulesCommand(ctx.rt, ['set', 'PRICE_DEVIATION'], { from: '2999-04-15', params: '{}' }),
+    ).rejects.toThrow(/applies from a month's first day \(--from 2999-04, or 2999-05/);
+    await expect(
+      rulesCommand(ctx.rt, ['set', 'PRICE_DEVIATION'], { from: '2999-13', params: '{}' }),
+    ).rejects.toThrow(/--from YYYY-MM/);
+    for (const from of ['2999-11', '2999-12-01']) {
+      await rulesCommand(ctx.rt, ['set', 'PRICE_DEVIATION'], { from, params: '{}' });
+    }
+    expect(out.mock.calls.map((c) => JSON.parse(String(c[0])).valid_from)).toEqual([
+      '2999-11-01',
+      '2999-12-01',
+    ]);
+    await ctx.rt.db.deleteFrom('rule_settings').where('valid_from', '>=', '2999-01-01').execute();
+  });
 });
 
 describe('evaluatePeriod', () => {
