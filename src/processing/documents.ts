@@ -415,3 +415,61 @@ export async function effectsOfReversedInvoices(
   );
   return effects;
 }
+
+// Any constant of our own, with the platform: the lock ordering reversals after their originals.
+const DOCUMENT_ORDER_LOCK = 'documents-in-flight';
+
+/**
+ * Orders a batch's reversals after the transactions still writing their originals.
+ *
+ * A reversal finds the trades it changes through its original's links; the original's batch
+ * computes its trades' flows with the reversals it can see. Two batches running at once — a
+ * payment and its reversal sent a moment apart — could each miss the other's uncommitted rows,
+ * and the trade would stay paid (or invoiced) for good. So every batch that writes payments or
+ * blue invoices holds its platform's lock shared until it commits, and a batch with a reversal
+ * whose original it cannot see yet (nor carries itself) takes it exclusively first: it waits for
+ * those writers to commit and then sees their links, while later writers wait for it and then
+ * see the reversal. A reversal whose original is already committed needs nothing: the links of a
+ * declared original were committed with it, and an undeclared one's group is matched again
+ * under the matching lock. Taken before any other lock of the batch, so it cannot close a cycle;
+ * one lock a batch, and the exclusive one only in the rare race (or for a reversal that comes
+ * before its original).
+ */
+export async function lockDocumentOrder(
+  db: Db,
+  platform: string,
+  docs: {
+    payments: readonly Doc<PaymentData>[];
+    reversals: readonly Doc<PaymentReversedData>[];
+    blue: readonly Doc<InvoiceData>[];
+    red: readonly Doc<InvoiceReversedData>[];
+  },
+): Promise<void> {
+  const writesOriginals = docs.payments.length > 0 || docs.blue.length > 0;
+  const paymentsHere = new Set(docs.payments.map((d) => d.data.payment_id));
+  const invoicesHere = new Set(docs.blue.map((d) => invoiceKeyOf(d.data)));
+  const payments = [
+    ...new Set(docs.reversals.map((d) => d.data.payment_id).filter((id) => !paymentsHere.has(id))),
+  ];
+  const invoices = [
+    ...new Set(
+      docs.red
+        .map((d) => canonicalInvoiceNo(d.data.original_invoice_no))
+        .filter((no) => !invoicesHere.has(no)),
+    ),
+  ];
+  let exclusive = false;
+  if (payments.length > 0 || invoices.length > 0) {
+    const seen = await sql<{ n: string }>`
+      SELECT (SELECT count(*) FROM payments WHERE platform = ${platform} AND payment_id = ANY(${payments}::text[]))
+           + (SELECT count(*) FROM invoices WHERE platform = ${platform} AND kind <> 'red'
+                AND invoice_no = ANY(${invoices}::text[])) AS n`.execute(db);
+    exclusive = Number(seen.rows[0]!.n) < payments.length + invoices.length;
+  }
+  if (!exclusive && !writesOriginals) return;
+  const key = `${DOCUMENT_ORDER_LOCK}:${platform}`;
+  await (exclusive
+    ? sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`
+    : sql`SELECT pg_advisory_xact_lock_shared(hashtextextended(${key}, 0))`
+  ).execute(db);
+}

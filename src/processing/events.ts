@@ -22,6 +22,7 @@ import {
   type Doc,
   type DocumentEffects,
   effectsOfReversedInvoices,
+  lockDocumentOrder,
   prepareInvoices,
   preparePayments,
   prepareWeighings,
@@ -241,6 +242,8 @@ async function processInTransaction(
   // Parties first (documents and trades reference them), registrations after, so master data
   // wins over a name first seen on a trade. The documents and the new parties go in one
   // statement: the inserts are independent (no foreign keys, each resolves its own conflicts).
+  // Reversals after the batches still writing their originals (before any other lock).
+  await lockDocumentOrder(db, platform, { payments, reversals, blue, red });
   const effects: DocumentEffects[] = [];
   const pay = preparePayments(keyring, parties, payments);
   const inv = prepareInvoices(parties, blue, red);
