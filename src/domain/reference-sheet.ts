@@ -462,6 +462,8 @@ export interface WithholdingGroup {
   personKey: string;
   /** null: dated before reverse invoicing had a rate. */
   basisPoints: bigint | null;
+  /** The income-tax prepayment rate (iit_reverse_invoice) on the trades' day; null: none then. */
+  iitBasisPoints: bigint | null;
   trades: number;
   fen: Fen;
   ex: Fen;
@@ -620,12 +622,14 @@ export function sheetFacts(
   const withholding = new Map<string, WithholdingGroup>();
   for (const t of withheld) {
     const bp = rateOn('reverse_invoice', t.atMs)?.basisPoints ?? null;
-    const key = `${t.sellerKey}|${bp ?? '-'}`;
+    const iitBp = rateOn(IIT_PREPAY_CODE, t.atMs)?.basisPoints ?? null;
+    const key = `${t.sellerKey}|${bp ?? '-'}|${iitBp ?? '-'}`;
     let g = withholding.get(key);
     if (!g) {
       g = {
         personKey: t.sellerKey,
         basisPoints: bp,
+        iitBasisPoints: iitBp,
         trades: 0,
         fen: 0n,
         ex: 0n,
@@ -660,7 +664,10 @@ export function sheetFacts(
     coverage,
     output: [...output.values()].sort(byTreatmentAndRate),
     withholding: [...withholding.values()].sort(
-      (a, b) => byString(a.personKey, b.personKey) || Number((a.basisPoints ?? -1n) - (b.basisPoints ?? -1n)),
+      (a, b) =>
+        byString(a.personKey, b.personKey) ||
+        Number((a.basisPoints ?? -1n) - (b.basisPoints ?? -1n)) ||
+        Number((a.iitBasisPoints ?? -1n) - (b.iitBasisPoints ?? -1n)),
     ),
   };
 }
@@ -709,8 +716,9 @@ export interface WithholdingPerson {
 /**
  * Withholding per natural person from the withholding groups (each person's rated trades; the
  * unrated ones are counted apart): exempt when Σ ex, with the person's sales to other buyers
- * (othersEx), ≤ the monthly exemption in force on the person's last trade of the month; else VAT = Σ per rate of ex × rate, half-up; IIT = Σ ex × the
- * prepay rate in force on the period's first day (0 without one). Ordered by party key.
+ * (othersEx), ≤ the monthly exemption in force on the person's last trade of the month; else
+ * VAT = Σ per levy rate of ex × rate, half-up; IIT = Σ per prepayment rate of ex × rate, half-up
+ * — each trade at the rates in force on its day (no IIT on a day without one). Ordered by party key.
  */
 export function withholdingPersons(
   groups: readonly WithholdingGroup[],
@@ -718,8 +726,6 @@ export function withholdingPersons(
   period: string,
 ): { persons: WithholdingPerson[]; unrated: CountSums } {
   const rateOn = rateLookup(dailyRates(treatments, period));
-  const monthStart = shanghaiDate(periodBounds(period).startMs);
-  const iitRate: Rate = treatmentOn(treatments, IIT_PREPAY_CODE, monthStart)?.rate ?? { basisPoints: 0n };
   const unrated = countSums();
   // Groups of one person are adjacent once sorted by key (then rate); most persons have one.
   const rated = groups.filter((g) => {
@@ -739,6 +745,8 @@ export function withholdingPersons(
     const othersEx = rated[i]!.othersEx;
     // Σ ex per levy rate (one rate unless an administrator changed it within the month).
     const exByRate = new Map<bigint, Fen>();
+    // Σ ex per income-tax prepayment rate (one, unless it changed within the month).
+    const exByIitRate = new Map<bigint, Fen>();
     for (; i < rated.length && rated[i]!.personKey === partyKey; i++) {
       const g = rated[i]!;
       trades += g.trades;
@@ -746,7 +754,11 @@ export function withholdingPersons(
       ex += g.ex;
       if (g.lastAtMs > lastAtMs) lastAtMs = g.lastAtMs;
       exByRate.set(g.basisPoints!, (exByRate.get(g.basisPoints!) ?? 0n) + g.ex);
+      if (g.iitBasisPoints !== null)
+        exByIitRate.set(g.iitBasisPoints, (exByIitRate.get(g.iitBasisPoints) ?? 0n) + g.ex);
     }
+    let iit = 0n;
+    for (const [bp, e] of exByIitRate) iit += taxOf(e, { basisPoints: bp });
     const exemptionFen = rateOn('reverse_invoice', lastAtMs)?.monthlyExemptionFen ?? null;
     // The exemption is the person's: their sales to every buyer of the month count.
     const exempt = exemptionFen !== null && ex + othersEx <= exemptionFen;
@@ -761,7 +773,7 @@ export function withholdingPersons(
       exempt,
       vatRate: exByRate.size === 1 ? { basisPoints: exByRate.keys().next().value! } : null,
       vat,
-      iit: taxOf(ex, iitRate),
+      iit,
     });
   }
   return { persons, unrated };
@@ -896,20 +908,25 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
 
   // --- output tax by treatment ---------------------------------------------------------------
   // A natural person's own reverse-invoiced sales within the monthly exemption (tested on their
-  // sales to every buyer, as for the withholding above) carry no VAT: tax 0, the whole amount
-  // excluding VAT. An enterprise's sheet never has them (its sales are not reverse-invoiced).
+  // sales to every buyer, as for the withholding above) are exempt: tax 0. Their amount excluding
+  // VAT is still total ÷ (1 + levy rate) (DOMAIN.md 5), the figure the exemption is tested on and
+  // the withholding rows show. An enterprise's sheet never has them (its sales are not
+  // reverse-invoiced).
   const exemptPerson =
     party.kind === 'natural_person' && persons.length > 0 && persons.every((p) => p.exempt);
   const isExempt = (g: OutputGroup) =>
     exemptPerson && g.treatment === 'reverse_invoice' && g.basisPoints !== null;
   const outputRows = [...facts.output].sort(byTreatmentAndRate);
-  const outputTotal = { trades: 0, fen: 0n, ex: 0n };
+  const outputTotal = { trades: 0, fen: 0n, ex: 0n, tax: 0n };
   const outputUnrated = { trades: 0, fen: 0n };
   for (const g of outputRows) {
     const into = g.basisPoints === null ? outputUnrated : outputTotal;
     into.trades += g.trades;
     into.fen += g.fen;
-    if (g.basisPoints !== null) outputTotal.ex += isExempt(g) ? g.fen : g.ex;
+    if (g.basisPoints !== null) {
+      outputTotal.ex += g.ex;
+      if (!isExempt(g)) outputTotal.tax += g.fen - g.ex;
+    }
   }
 
   // --- input tax on received invoices --------------------------------------------------------
@@ -986,14 +1003,13 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
       output_by_treatment: outputRows.map((g) => {
         const rated = g.basisPoints !== null;
         const exempt = isExempt(g);
-        const ex = exempt ? g.fen : g.ex;
         return {
           treatment: g.treatment,
           levy_rate: rated ? formatRate({ basisPoints: g.basisPoints! }) : null,
           trades: g.trades,
           amount: formatMoney(g.fen),
-          amount_ex_tax: rated ? formatMoney(ex) : null,
-          tax: rated ? formatMoney(g.fen - ex) : null,
+          amount_ex_tax: rated ? formatMoney(g.ex) : null,
+          tax: rated ? formatMoney(exempt ? 0n : g.fen - g.ex) : null,
           exempt,
         };
       }),
@@ -1001,7 +1017,7 @@ export function sheetFromFacts(input: ReferenceSheetFactsInput): ReferenceSheet 
         trades: outputTotal.trades,
         amount: formatMoney(outputTotal.fen),
         amount_ex_tax: formatMoney(outputTotal.ex),
-        tax: formatMoney(outputTotal.fen - outputTotal.ex),
+        tax: formatMoney(outputTotal.tax),
       },
       output_unrated: { trades: outputUnrated.trades, amount: formatMoney(outputUnrated.fen) },
       input_on_received_invoices: {

@@ -10,6 +10,7 @@ import {
   type CountSums,
   type DailyRate,
   dailyRates,
+  IIT_PREPAY_CODE,
   type MaterialFacts,
   type OutputGroup,
   type ReceivedInvoiceFacts,
@@ -421,6 +422,7 @@ const withheldWhere = (party: SheetParty, bounds: { start: Date; end: Date }) =>
 type WithholdingRowDb = {
   person: string;
   bp: bigint | null;
+  iit_bp: bigint | null;
   trades: number;
   fen: string;
   ex: string;
@@ -431,6 +433,7 @@ type WithholdingRowDb = {
 const toWithholdingGroup = (row: WithholdingRowDb): WithholdingGroup => ({
   personKey: row.person,
   basisPoints: row.bp,
+  iitBasisPoints: row.iit_bp,
   trades: row.trades,
   fen: BigInt(row.fen),
   ex: BigInt(row.ex),
@@ -442,8 +445,29 @@ const toWithholdingGroup = (row: WithholdingRowDb): WithholdingGroup => ({
 const lastAtMs = sql`floor(extract(epoch FROM max(t.occurred_at)) * 1000)::float8`;
 
 /**
- * The withheld trades grouped by person and the `reverse_invoice` rate of their day (r.bp NULL:
- * no rate that day). `ratedOnly` leaves the unrated out; `after` keeps persons after that key.
+ * A treatment's rate on each day of the period, as an SQL array indexed by the day of the month
+ * (`dayRate(...)` is the rate of `t`'s day, NULL on a day without one): read by index, not joined,
+ * because a join with the rates' unnest, which the planner cannot estimate, may run as a nested
+ * loop over the days.
+ */
+const dayRate = (code: string, bounds: { start: Date; end: Date }, rates: readonly DailyRate[]) => {
+  const firstDay = shanghaiDate(bounds.start.getTime());
+  const days = Math.round((bounds.end.getTime() - bounds.start.getTime()) / 86_400_000);
+  const bps: (bigint | null)[] = Array.from({ length: days }, () => null);
+  for (const r of rates) {
+    if (r.code !== code) continue;
+    const i = Math.round(
+      (Date.parse(`${r.day}T00:00:00Z`) - Date.parse(`${firstDay}T00:00:00Z`)) / 86_400_000,
+    );
+    if (i >= 0 && i < days) bps[i] = r.basisPoints;
+  }
+  return sql`(${arrayLiteral(bps)}::bigint[])[${shanghaiDay} - ${firstDay}::date + 1]`;
+};
+
+/**
+ * The withheld trades grouped by person, the `reverse_invoice` rate of their day (r.bp NULL: no
+ * rate that day) and the income-tax prepayment rate of their day (iit_bp NULL: none).
+ * `ratedOnly` leaves the unrated out; `after` keeps persons after that key.
  */
 const withholdingGroups = (
   party: SheetParty,
@@ -451,14 +475,14 @@ const withholdingGroups = (
   rates: readonly DailyRate[],
   o: { ratedOnly: boolean; after: string | null },
 ) => sql`
-  SELECT t.seller_key AS person, r.bp, count(*)::int AS trades, sum(t.total_fen)::text AS fen,
-         ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
+  SELECT t.seller_key AS person, r.bp, ${dayRate(IIT_PREPAY_CODE, bounds, rates)} AS iit_bp,
+         count(*)::int AS trades, sum(t.total_fen)::text AS fen, ${sumExTax}::text AS ex, ${lastAtMs} AS last_at_ms
   FROM trades t
   ${o.ratedOnly ? sql`JOIN` : sql`LEFT JOIN`} ${ratesRelation(rates)}
     ON r.code = 'reverse_invoice' AND r.day = ${shanghaiDay}
   WHERE ${withheldWhere(party, bounds)}
     ${o.after === null ? sql`` : sql`AND t.seller_key COLLATE "C" > ${o.after}`}
-  GROUP BY t.seller_key, r.bp`;
+  GROUP BY t.seller_key, r.bp, 3`;
 
 /**
  * The monthly exemption is the person's, over all their buyers (DOMAIN.md 1): for the persons of
@@ -474,22 +498,12 @@ const othersExOf = (
   rates: readonly DailyRate[],
   persons: RawBuilder<unknown>,
 ) => {
-  const firstDay = shanghaiDate(bounds.start.getTime());
-  const days = Math.round((bounds.end.getTime() - bounds.start.getTime()) / 86_400_000);
-  const bps: (bigint | null)[] = Array.from({ length: days }, () => null);
-  for (const r of rates) {
-    if (r.code !== 'reverse_invoice') continue;
-    const i = Math.round(
-      (Date.parse(`${r.day}T00:00:00Z`) - Date.parse(`${firstDay}T00:00:00Z`)) / 86_400_000,
-    );
-    if (i >= 0 && i < days) bps[i] = r.basisPoints;
-  }
   return sql`
     SELECT t.seller_key AS person,
            COALESCE(sum(sign(t.total_fen) * div(abs(t.total_fen)::numeric * 20000 + (10000 + x.bp), 2 * (10000 + x.bp))), 0) AS ex
     FROM ${persons} AS p
     JOIN trades t ON t.seller_key = p.person
-    CROSS JOIN LATERAL (SELECT (${arrayLiteral(bps)}::bigint[])[${shanghaiDay} - ${firstDay}::date + 1] AS bp) AS x
+    CROSS JOIN LATERAL (SELECT ${dayRate('reverse_invoice', bounds, rates)} AS bp) AS x
     WHERE t.seller_kind = 'natural_person' AND t.tax_treatment = 'reverse_invoice' AND t.status = 'active'
       AND t.buyer_key <> ${party.key} AND t.occurred_at >= ${bounds.start} AND t.occurred_at < ${bounds.end}
       AND x.bp IS NOT NULL
@@ -554,7 +568,7 @@ export async function loadWithholdingPage(
         })
         SELECT g.*, COALESCE(o.ex, 0)::text AS others_ex, p.name
         FROM g JOIN persons USING (person) LEFT JOIN o USING (person) LEFT JOIN parties p ON p.party_key = g.person
-        ORDER BY g.person COLLATE "C", g.bp`.execute(trx);
+        ORDER BY g.person COLLATE "C", g.bp, g.iit_bp`.execute(trx);
       return {
         treatments,
         groups: r.rows.map(toWithholdingGroup),

@@ -627,7 +627,9 @@ describe('edge cases', () => {
         levy_rate: '0.01',
         trades: 1,
         amount: '2200.00',
-        amount_ex_tax: '2200.00',
+        // Excluding VAT by the levy rate (DOMAIN.md 5), as the exemption is tested and the
+        // withholding row shows; exempt, so no tax.
+        amount_ex_tax: '2178.22',
         tax: '0.00',
         exempt: true,
       },
@@ -635,8 +637,12 @@ describe('edge cases', () => {
     expect(sheet.tax.output_total).toEqual({
       trades: 1,
       amount: '2200.00',
-      amount_ex_tax: '2200.00',
+      amount_ex_tax: '2178.22',
       tax: '0.00',
+    });
+    expect(sheet.tax.reverse_invoice_withholding.total).toMatchObject({
+      amount_ex_tax: '2178.22',
+      vat: '0.00',
     });
   });
 
@@ -722,6 +728,82 @@ describe('the income-tax prepay rate is reference data', () => {
     );
     expect(withoutRate.tax.reverse_invoice_withholding.total.iit).toBe('0.00');
     expect(withRate.tax.reverse_invoice_withholding.total.iit).not.toBe('0.00');
+  });
+
+  it("each trade's income tax is at the rate in force on its day, not on the month's first", () => {
+    // 1% from Oct 20 (an administrator's change). P1 on Oct 10: 20,200.00 → ex 20,000.00, IIT
+    // 0.5% = 100.00; P2 on Oct 22: 30,300.00 → ex 30,000.00, IIT 1% = 300.00.
+    const treatments: TreatmentRow[] = [
+      ...TREATMENTS.filter((t) => t.code !== 'iit_reverse_invoice'),
+      {
+        code: 'iit_reverse_invoice',
+        validFrom: '2024-04-29',
+        validTo: '2026-10-19',
+        levyRate: '0.0050',
+        monthlyExemptionFen: null,
+      },
+      {
+        code: 'iit_reverse_invoice',
+        validFrom: '2026-10-20',
+        validTo: null,
+        levyRate: '0.0100',
+        monthlyExemptionFen: null,
+      },
+    ];
+    const sheet = computeReferenceSheet(
+      input({
+        treatments,
+        trades: [
+          trade(
+            'P1',
+            cst(10, 10),
+            person(A, '甲'),
+            R,
+            'reverse_invoice',
+            [['FE_HEAVY', 1000, '20200.00']],
+            null,
+          ),
+          trade(
+            'P2',
+            cst(10, 22),
+            person(A, '甲'),
+            R,
+            'reverse_invoice',
+            [['FE_HEAVY', 1000, '30300.00']],
+            null,
+          ),
+        ],
+        stock: [],
+      }),
+    );
+    expect(sheet.tax.reverse_invoice_withholding.total).toMatchObject({
+      amount_ex_tax: '50000.00',
+      iit: '400.00',
+    });
+
+    // Reverse invoicing (and its prepayment) began on 2024-04-29: a trade of Apr 30 has its IIT
+    // (16,000.00 → ex 15,841.58 × 0.5% = 79.2079 → 79.21), though Apr 1 had no rate.
+    const april = computeReferenceSheet(
+      input({
+        period: '2024-04',
+        trades: [
+          trade(
+            'P3',
+            cst(4, 30, 10, 2024),
+            person(A, '甲'),
+            R,
+            'reverse_invoice',
+            [['FE_HEAVY', 1000, '16000.00']],
+            null,
+          ),
+        ],
+        stock: [],
+      }),
+    );
+    expect(april.tax.reverse_invoice_withholding.total).toMatchObject({
+      amount_ex_tax: '15841.58',
+      iit: '79.21',
+    });
   });
 });
 
