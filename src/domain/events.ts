@@ -783,7 +783,26 @@ const objects = (v: unknown): [Raw | undefined, number][] =>
 
 const QUANTITY_RE = new RegExp(QUANTITY_PATTERN);
 
-/** Grams of a (possibly negative) quantity in `unit`; adds an error when it is finer than a gram. */
+/**
+ * The largest quantity a record may carry, and the largest sum of a record's quantities:
+ * 1,000,000,000 t (10^15 g), far beyond any trade, so that every quantity and every sum of one
+ * record's quantities stays within PostgreSQL's bigint in grams. The decimal format alone allows
+ * 15 integer digits of tonnes (10^21 g): accepted, such a record could never be stored.
+ */
+export const MAX_QUANTITY_G = 10n ** 15n;
+const MAX_QUANTITY_TEXT = 'at most 1000000000 t (1000000000000 kg)';
+
+/** Adds an error when the quantities at `path` add up to more than MAX_QUANTITY_G. */
+function quantitySumRule(grams: readonly (bigint | null)[], path: Path, add: Add): void {
+  let sum = 0n;
+  for (const g of grams) if (g !== null) sum += g < 0n ? -g : g;
+  if (sum > MAX_QUANTITY_G) add(path, `quantities must add up to ${MAX_QUANTITY_TEXT}`);
+}
+
+/**
+ * Grams of a (possibly negative) quantity in `unit`; adds an error when it is finer than a gram
+ * or larger than MAX_QUANTITY_G.
+ */
 function quantityRule(line: Raw, path: Path, add: Add): bigint | null {
   const s = str(line.quantity);
   const unit = unitOf(line.unit);
@@ -794,6 +813,10 @@ function quantityRule(line: Raw, path: Path, add: Add): bigint | null {
   const grams = parseQuantity(magnitude, unit);
   if (grams === null) {
     add([...path, 'quantity'], 'has more than 3 decimals: kg quantities are limited to gram precision');
+    return null;
+  }
+  if (grams > MAX_QUANTITY_G) {
+    add([...path, 'quantity'], `must be ${MAX_QUANTITY_TEXT}`);
     return null;
   }
   return negative ? -grams : grams;
@@ -829,6 +852,7 @@ function duplicatesRule(list: unknown, field: string, add: Add): void {
 function tradeRules(d: Raw, ctx: ValidationContext, add: Add): void {
   let sum: bigint | null = 0n;
   const lines = objects(d.lines);
+  const lineGrams: (bigint | null)[] = [];
   for (const [line, i] of lines) {
     if (!line) {
       sum = null;
@@ -836,6 +860,7 @@ function tradeRules(d: Raw, ctx: ValidationContext, add: Add): void {
     }
     materialRule(line, ['lines', i], ctx, add);
     const grams = quantityRule(line, ['lines', i], add);
+    lineGrams.push(grams);
     const unit = unitOf(line.unit);
     const priceStr = str(line.unit_price);
     const price = priceStr === undefined ? null : parseUnitPrice(priceStr);
@@ -856,8 +881,12 @@ function tradeRules(d: Raw, ctx: ValidationContext, add: Add): void {
   if (lines.length > 0 && sum !== null && total !== null && total >= 0n && total !== sum) {
     add(['total_amount'], `must equal the sum of the line amounts: expected ${formatMoney(sum)}`);
   }
+  quantitySumRule(lineGrams, ['lines'], add);
   partyKindRule(d, 'buyer', 'enterprise', 'the buyer of a trade must be an enterprise', add);
-  for (const [claim, i] of objects(d.upstream)) if (claim) quantityRule(claim, ['upstream', i], add);
+  const claimed = objects(d.upstream).map(([claim, i]) =>
+    claim ? quantityRule(claim, ['upstream', i], add) : null,
+  );
+  quantitySumRule(claimed, ['upstream'], add);
 }
 
 /** invoice_no, or legacy code + number: exactly one form, consistent if both are sent. */
@@ -899,13 +928,14 @@ function invoiceAmountRules(d: Raw, ctx: ValidationContext, red: boolean, add: A
   let ex: bigint | null = 0n;
   let tax: bigint | null = 0n;
   const lines = objects(d.lines);
+  const lineGrams: (bigint | null)[] = [];
   for (const [line, i] of lines) {
     if (!line) {
       ex = tax = null;
       continue;
     }
     materialRule(line, ['lines', i], ctx, add);
-    quantityRule(line, ['lines', i], add);
+    lineGrams.push(quantityRule(line, ['lines', i], add));
     const lineEx = signed(line.amount_ex_tax);
     const lineTax = signed(line.tax_amount);
     const rateStr = str(line.tax_rate);
@@ -922,6 +952,7 @@ function invoiceAmountRules(d: Raw, ctx: ValidationContext, red: boolean, add: A
       }
     }
   }
+  quantitySumRule(lineGrams, ['lines'], add);
   const totalEx = signed(d.total_ex_tax);
   const totalTax = signed(d.total_tax);
   const total = signed(d.total);
@@ -977,6 +1008,10 @@ function weighingRules(d: Raw, add: Add): void {
   const gross = kg(d.gross_kg);
   const tare = kg(d.tare_kg);
   const net = kg(d.net_kg);
+  if (gross !== null && gross > MAX_QUANTITY_G) {
+    add(['gross_kg'], `must be ${MAX_QUANTITY_TEXT}`);
+    return;
+  }
   if (gross === null || tare === null || gross === 0n) return;
   if (tare >= gross) {
     add(['tare_kg'], 'must be less than gross_kg');

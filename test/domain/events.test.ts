@@ -541,6 +541,49 @@ describe('trade.created / trade.amended / trade.cancelled', () => {
     );
   });
 
+  it('refuses quantities, and sums of a record’s quantities, that grams in a bigint cannot hold', () => {
+    // 15 integer digits of tonnes pass the decimal format but are 10^21 g: such a record would be
+    // accepted and then fail in processing for ever. At most 10^9 t (10^15 g), alone and summed.
+    expectError(
+      variant('trade.created', (b) => (b.data.lines[0].quantity = '999999999999999')),
+      '/data/lines/0/quantity',
+      /at most 1000000000 t/,
+    );
+    expectError(
+      variant('trade.created', (b) => {
+        b.data.lines[0].quantity = '600000000';
+        b.data.lines[1].quantity = '600000000';
+        b.data.lines[1].unit = 't';
+      }),
+      '/data/lines',
+      /add up to at most 1000000000 t/,
+    );
+    expectError(
+      variant('trade.created', (b) => {
+        b.data.upstream = [{ trade_id: 'UP-1', quantity: '1000000000.000001', unit: 't' }];
+      }),
+      '/data/upstream/0/quantity',
+      /at most 1000000000 t/,
+    );
+    expectError(
+      variant('invoice.issued', (b) => (b.data.lines[0].quantity = '999999999999999')),
+      '/data/lines/0/quantity',
+      /at most 1000000000 t/,
+    );
+    expectError(
+      variant('weighing.recorded', (b) => {
+        b.data.gross_kg = '999999999999999.000';
+        b.data.net_kg = '999999999999999.000';
+        b.data.tare_kg = '0';
+      }),
+      '/data/gross_kg',
+      /at most 1000000000 t/,
+    );
+    // The largest allowed quantity is accepted (the amounts then fail, not the quantity).
+    const atLimit = variant('trade.created', (b) => (b.data.lines[0].quantity = '1000000000'));
+    expect(errorsOf(atLimit).filter((e) => e.pointer === '/data/lines/0/quantity')).toEqual([]);
+  });
+
   it('checks each line amount against quantity × unit_price, stating the expected value', () => {
     expectError(
       variant('trade.created', (b) => {
