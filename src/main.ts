@@ -9,6 +9,13 @@ import { printJson, say, UsageError } from './cli/output';
 import { platformCommand } from './cli/platform';
 import { chainCommand, deadLettersCommand } from './cli/processing';
 import { quarantineCommand } from './cli/quarantine';
+import {
+  MATERIALS_USAGE,
+  materialsCommand,
+  type ReferenceDataFlags,
+  TREATMENTS_USAGE,
+  treatmentsCommand,
+} from './cli/reference-data';
 import { type ReportFlags, reportCommand, reportsCommand } from './cli/report';
 import { rulesCommand } from './cli/rules';
 import { simulateCommand } from './cli/simulate';
@@ -35,6 +42,8 @@ const USAGE = `retrace <command>
   simulate --url <base> --platform <code> --secret <whsec> [--seed N] [--months N] [--scale N] [--start YYYY-MM]
   rules replay --from YYYY-MM --to YYYY-MM [--rule CODE]   recompute findings for a window, report what changed
   rules list | rules set <RULE> --from YYYY-MM --params '<json>' [--disable]
+  ${MATERIALS_USAGE}
+  ${TREATMENTS_USAGE}
   report --kind monthly_anomalies --division <code> --period YYYY-MM   produce a report now; prints its id and file paths
   reports list [--division CODE] [--period YYYY-MM] [--limit N] | reports schedule [--period YYYY-MM]
 
@@ -68,6 +77,9 @@ function maxPositionals(command: string, sub: string | undefined): number {
       return sub === 'retry' ? 3 : 2;
     case 'rules':
       return sub === 'set' ? 3 : 2;
+    case 'materials':
+    case 'treatments':
+      return sub === 'list' ? 2 : 3;
     default:
       return Number.POSITIVE_INFINITY; // an unknown command is reported as such
   }
@@ -113,6 +125,15 @@ const FLAGS = {
   period: { type: 'string' },
   processes: { type: 'string' },
   'expect-head': { type: 'string' },
+  'name-zh': { type: 'string' },
+  'name-en': { type: 'string' },
+  treatment: { type: 'string' },
+  unit: { type: 'string' },
+  hazardous: { type: 'string' },
+  price: { type: 'string' },
+  rate: { type: 'string' },
+  'monthly-exemption': { type: 'string' },
+  description: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -125,6 +146,8 @@ const DATABASE_COMMANDS: ReadonlySet<string> = new Set([
   'dead-letters',
   'chain',
   'rules',
+  'materials',
+  'treatments',
   'report',
   'reports',
 ]);
@@ -199,6 +222,10 @@ async function main(argv: string[]): Promise<void> {
         return await auditCommand(rt, rest, flags);
       case 'rules':
         return await rulesCommand(rt, rest, flags as Parameters<typeof rulesCommand>[2]);
+      case 'materials':
+        return await materialsCommand(rt, rest, flags as ReferenceDataFlags);
+      case 'treatments':
+        return await treatmentsCommand(rt, rest, flags as ReferenceDataFlags);
       case 'dead-letters':
         return await deadLettersCommand(
           rt,

@@ -169,6 +169,7 @@ export interface Materials {
   hazardous: Generated<boolean>;
   name_en: string;
   name_zh: string;
+  unit: Generated<string>;
 }
 
 export interface Officers {
