@@ -58,6 +58,16 @@ const recordKeyOfRow = (row: {
     contentSha256: row.content_sha256,
   });
 
+interface StoredRow {
+  platform: string;
+  event_id: string;
+  record_kind: string;
+  record_key: string;
+  record_version: number | null;
+  event_ts: Date;
+  content_sha256: Buffer;
+}
+
 /**
  * Stores events idempotently in ONE statement (group commit: many requests share it).
  * Webhook-id retries and identical re-sends of a record version are duplicates; a different
@@ -120,21 +130,45 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
   for (const i of reps)
     if (insertedKeys.has(eventKey(events[i]!)))
       outcomes[i] = { status: 'accepted', eventId: events[i]!.eventId };
+  // A follower of a representative that was not stored is judged, like it, against what is
+  // stored: a line identical to a stored record is its duplicate even when an earlier line of the
+  // batch conflicted with that record (the result must not depend on the lines' order).
+  const missingReps = new Set(missing);
+  const judgedOnStored = events.flatMap((_, i) => (repOf[i] !== i && missingReps.has(repOf[i]!) ? [i] : []));
+  const byEvent = new Map<string, StoredRow>();
+  const byRecord = new Map<string, StoredRow>();
+  /** The outcome of event i against the stored rows; null when none has its id or record. */
+  const againstStored = (i: number): StoreOutcome | null => {
+    const e = events[i]!;
+    const sameId = byEvent.get(eventKey(e));
+    if (sameId) {
+      return sameId.content_sha256.equals(e.contentSha256)
+        ? { status: 'duplicate', eventId: e.eventId }
+        : {
+            status: 'conflict',
+            eventId: e.eventId,
+            reason: 'event_id_reused',
+            existingEventId: sameId.event_id,
+          };
+    }
+    const sameRecord = byRecord.get(recordKey(e));
+    if (!sameRecord) return null;
+    return sameRecord.content_sha256.equals(e.contentSha256)
+      ? { status: 'duplicate', eventId: e.eventId }
+      : {
+          status: 'conflict',
+          eventId: e.eventId,
+          reason: 'record_version',
+          existingEventId: sameRecord.event_id,
+        };
+  };
 
   if (missing.length > 0) {
-    const m = missing.map((i) => events[i]!);
+    const m = [...missing, ...judgedOnStored].map((i) => events[i]!);
     // Two equi-joins, each on its unique index, rather than one join with an OR: PostgreSQL
     // cannot drive an OR join from either index and hashes on the platform alone instead, which
     // reads the whole table per group (128 ms per group at 50,000 stored events).
-    const existing = await sql<{
-      platform: string;
-      event_id: string;
-      record_kind: string;
-      record_key: string;
-      record_version: number | null;
-      event_ts: Date;
-      content_sha256: Buffer;
-    }>`
+    const existing = await sql<StoredRow>`
       WITH k AS MATERIALIZED (
         SELECT * FROM unnest(${m.map((e) => e.platform)}::text[], ${m.map((e) => e.eventId)}::text[],
                     ${m.map((e) => e.recordKind)}::text[], ${m.map((e) => e.recordKey)}::text[],
@@ -152,43 +186,41 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       FROM k JOIN inbound_events e ON e.platform = k.platform AND e.record_kind = k.record_kind
         AND e.record_key = k.record_key AND e.event_ts = k.event_ts AND e.content_sha256 = k.content_sha256
         AND e.record_version IS NULL AND k.record_version IS NULL`.execute(db);
-    const byEvent = new Map<string, (typeof existing.rows)[number]>();
-    const byRecord = new Map<string, (typeof existing.rows)[number]>();
     for (const row of existing.rows) {
       byEvent.set(eventKey({ platform: row.platform, eventId: row.event_id }), row);
       byRecord.set(recordKeyOfRow(row), row);
     }
     for (const i of missing) {
-      const e = events[i]!;
-      const sameId = byEvent.get(eventKey(e));
-      if (sameId) {
-        outcomes[i] = sameId.content_sha256.equals(e.contentSha256)
-          ? { status: 'duplicate', eventId: e.eventId }
-          : {
-              status: 'conflict',
-              eventId: e.eventId,
-              reason: 'event_id_reused',
-              existingEventId: sameId.event_id,
-            };
-        continue;
+      const outcome = againstStored(i);
+      if (!outcome) {
+        const e = events[i]!;
+        throw new Error(`event ${e.platform}/${e.eventId} was neither stored nor found`);
       }
-      const sameRecord = byRecord.get(recordKey(e));
-      if (!sameRecord) throw new Error(`event ${e.platform}/${e.eventId} was neither stored nor found`);
-      outcomes[i] = sameRecord.content_sha256.equals(e.contentSha256)
-        ? { status: 'duplicate', eventId: e.eventId }
-        : {
-            status: 'conflict',
-            eventId: e.eventId,
-            reason: 'record_version',
-            existingEventId: sameRecord.event_id,
-          };
+      outcomes[i] = outcome;
+    }
+    for (const i of judgedOnStored) {
+      const outcome = againstStored(i);
+      if (outcome) outcomes[i] = outcome;
+    }
+    // Followers of a representative that was refused, sharing nothing stored: they are new, not
+    // copies of a refused line — stored in a round of their own (a smaller set each time).
+    const unjudged = judgedOnStored.filter((i) => outcomes[i] === undefined);
+    if (unjudged.length > 0) {
+      const again = await storeEvents(
+        db,
+        unjudged.map((i) => events[i]!),
+      );
+      unjudged.forEach((i, k) => {
+        outcomes[i] = again[k]!;
+      });
     }
   }
 
-  // Followers of a representative inside this group: same content → duplicate, else conflict.
+  // Other followers of a representative inside this group (it was stored, or nothing stored
+  // shares their id or record): same content → duplicate, else conflict.
   events.forEach((e, i) => {
     const rep = repOf[i]!;
-    if (rep === i) return;
+    if (rep === i || outcomes[i] !== undefined) return;
     const first = events[rep]!;
     const sameId = eventKey(first) === eventKey(e);
     outcomes[i] = first.contentSha256.equals(e.contentSha256)

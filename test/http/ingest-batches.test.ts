@@ -132,6 +132,48 @@ describe('NDJSON batches', () => {
     expect(kept).toEqual([{ status: 409 }]);
   });
 
+  it('a line identical to a stored record is its duplicate, whatever a conflicting line before or after it', async () => {
+    const stored = tradeCreated();
+    const single = await ctx.post(`/v1/ingest/${platform.code}/events`, JSON.stringify(stored), {
+      secret: platform.secret,
+    });
+    expect(single.status).toBe(202);
+    const changed = {
+      ...stored,
+      data: { ...(stored.data as object), occurred_at: '2026-10-01T09:00:00+08:00' },
+    };
+    const send = async (lines: unknown[]) =>
+      json(
+        await ctx.post(path(), ndjson(lines), {
+          secret: platform.secret,
+          id: uid('batch_'),
+          contentType: 'application/x-ndjson',
+        }),
+      );
+    const conflictFirst = await send([line(changed), line(stored)]);
+    const sameFirst = await send([line(stored), line(changed)]);
+    expect(conflictFirst.results.map((r: { status: string }) => r.status)).toEqual(['rejected', 'duplicate']);
+    expect(sameFirst.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'rejected']);
+    expect(conflictFirst).toMatchObject({ accepted: 0, duplicates: 1, rejected: 1 });
+    // Two new lines of one new record: the first is stored, the second judged against it.
+    const fresh = tradeCreated();
+    const freshChanged = {
+      ...fresh,
+      data: { ...(fresh.data as object), occurred_at: '2026-10-01T09:00:00+08:00' },
+    };
+    const both = await send([line(fresh), line(freshChanged), line(fresh)]);
+    expect(both.results.map((r: { status: string }) => r.status)).toEqual([
+      'accepted',
+      'rejected',
+      'duplicate',
+    ]);
+    // A line refused for reusing a stored event id does not take a new line of its record down
+    // with it: that one is stored.
+    const other = tradeCreated();
+    const reused = await send([line(other, both.results[0].id), line(other)]);
+    expect(reused.results.map((r: { status: string }) => r.status)).toEqual(['rejected', 'accepted']);
+  });
+
   it('413 over 10,000 lines; 415 for a JSON content type', async () => {
     const body = '{}\n'.repeat(10_001);
     const res = await ctx.post(path(), body, {
