@@ -325,6 +325,17 @@ export const naturalPersonPartySchema = z
   .object({ kind: z.literal('natural_person'), id_number: residentIdSchema, name: nameSchema })
   .meta({ description: 'A natural person (散户), identified by a resident id number' });
 
+/** A trade's buyer: always an enterprise (CONTRACT.md 1.3), so the OpenAPI document says so too. */
+const tradeBuyerSchema = z
+  .object({
+    kind: z.literal('enterprise', {
+      error: required('must be "enterprise": the buyer of a trade must be an enterprise'),
+    }),
+    uscc: usccSchema,
+    name: nameSchema,
+  })
+  .meta({ description: 'The buyer: an enterprise, identified by its USCC' });
+
 export const partySchema = z
   .discriminatedUnion('kind', [enterprisePartySchema, naturalPersonPartySchema])
   .meta({ description: 'A party to a trade, payment or invoice' });
@@ -373,7 +384,7 @@ const tradeFields = {
   trade_id: idSchema('The platform’s trade id', 'T-2026-000123'),
   occurred_at: timestampSchema('When the trade was concluded'),
   seller: partySchema,
-  buyer: partySchema.meta({ description: 'The buyer; must be an enterprise' }),
+  buyer: tradeBuyerSchema,
   site: siteSchema,
   lines: z.array(tradeLineSchema).min(1).meta({ description: 'At least one line' }),
   total_amount: moneySchema('non_negative', 'Σ line amounts, tax inclusive', '27159.00'),

@@ -121,6 +121,8 @@ describe('operations endpoints', () => {
     }
     expect(variants).toContain('total_amount');
     expect(variants).toContain('vehicle_plate');
+    // A trade's buyer is an enterprise only, as the contract says (not any party).
+    expect(variants).toContain('The buyer: an enterprise, identified by its USCC');
     // Every problem response carries an example of its body.
     const notFound = doc.paths['/v1/trades/{id}'].get.responses['404'].content['application/problem+json'];
     expect(notFound.example).toMatchObject({ type: '/problems/not-found', title: 'Not found', status: 404 });
