@@ -202,18 +202,6 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
       const outcome = againstStored(i);
       if (outcome) outcomes[i] = outcome;
     }
-    // Followers of a representative that was refused, sharing nothing stored: they are new, not
-    // copies of a refused line — stored in a round of their own (a smaller set each time).
-    const unjudged = judgedOnStored.filter((i) => outcomes[i] === undefined);
-    if (unjudged.length > 0) {
-      const again = await storeEvents(
-        db,
-        unjudged.map((i) => events[i]!),
-      );
-      unjudged.forEach((i, k) => {
-        outcomes[i] = again[k]!;
-      });
-    }
   }
 
   // Other followers of a representative inside this group (it was stored, or nothing stored
