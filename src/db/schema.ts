@@ -153,6 +153,17 @@ export interface Invoices {
   total_tax_fen: bigint;
 }
 
+export interface MatchRechecks {
+  buyer_key: string | null;
+  group_key: string;
+  kind: string;
+  marked_at: Generated<Timestamp>;
+  payer_key: string | null;
+  payer_name: string | null;
+  platform: string;
+  seller_key: string | null;
+}
+
 export interface MaterialPrices {
   material: string;
   price_fen_per_t: bigint;
@@ -463,6 +474,7 @@ export interface DB {
   ingest_batches: IngestBatches;
   invoice_links: InvoiceLinks;
   invoices: Invoices;
+  match_rechecks: MatchRechecks;
   material_prices: MaterialPrices;
   materials: Materials;
   officer_tokens: OfficerTokens;

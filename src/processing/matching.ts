@@ -3,9 +3,116 @@ import { arrayLiteral } from '../db/array-literal';
 import type { Db } from '../db/database';
 import { matchDocuments } from '../domain/matching';
 import { amountTolerance, type Tolerances } from '../domain/tolerances';
+import { markPeriodsDirty } from '../repositories/anomalies.repository';
+import { periodsAffected } from '../rules/periods';
 import type { TradeKey } from './context';
 import type { InvoiceGroup, PaymentGroup } from './documents';
+import { prepareFlows } from './flows';
 import { lockKeys } from './locks';
+import { uniqueTrades } from './trades';
+
+const a = arrayLiteral;
+
+const paymentGroupKey = (g: PaymentGroup) => g.payerKey ?? `name:${g.payerName}`;
+const invoiceGroupKey = (g: InvoiceGroup) => `${g.sellerKey}\u001f${g.buyerKey}`;
+
+interface RecheckMark {
+  platform: string;
+  kind: 'payment' | 'invoice';
+  groupKey: string;
+  payerKey: string | null;
+  payerName: string | null;
+  sellerKey: string | null;
+  buyerKey: string | null;
+}
+
+/**
+ * Marks groups to be matched once more after processing has settled (`match_rechecks`,
+ * recheckMatches): taken under the group's matching lock, so only one transaction at a time
+ * writes a group's mark.
+ */
+async function markRechecks(db: Db, marks: readonly RecheckMark[]): Promise<void> {
+  await sql`
+    INSERT INTO match_rechecks AS m (platform, kind, group_key, payer_key, payer_name, seller_key, buyer_key)
+    SELECT * FROM unnest(${a(marks.map((m) => m.platform))}::text[], ${a(marks.map((m) => m.kind))}::text[],
+      ${a(marks.map((m) => m.groupKey))}::text[], ${a(marks.map((m) => m.payerKey))}::text[],
+      ${a(marks.map((m) => m.payerName))}::text[], ${a(marks.map((m) => m.sellerKey))}::text[],
+      ${a(marks.map((m) => m.buyerKey))}::text[])
+    ON CONFLICT (platform, kind, group_key) DO UPDATE SET marked_at = now()`.execute(db);
+}
+
+/**
+ * Matches once more the groups marked at least `minAgeSeconds` ago (at most `limit` of them), with
+ * their trades' flows and the rule periods those flows bear on, and removes their marks — unless
+ * a group was marked again meanwhile. An undeclared document and its trade processed at the same
+ * moment, in two transactions, can each miss the other; by the time the mark is old, both have
+ * committed, and this pass sees them together. Safe in several workers at once: groups are
+ * matched under their matching locks, and a mark is removed only as it was read.
+ */
+export async function recheckMatches(
+  db: Db,
+  tol: Tolerances,
+  opts: { minAgeSeconds: number; limit: number },
+): Promise<{ groups: number; trades: TradeKey[]; periods: { period: string; generation: bigint }[] }> {
+  // marked_at to the microsecond (a JS Date would keep only milliseconds, and the delete below
+  // must find the mark exactly as read).
+  const { rows: due } = await sql<{
+    platform: string;
+    kind: string;
+    group_key: string;
+    payer_key: string | null;
+    payer_name: string | null;
+    seller_key: string | null;
+    buyer_key: string | null;
+    marked_at: string;
+  }>`
+    SELECT platform, kind, group_key, payer_key, payer_name, seller_key, buyer_key, marked_at::text AS marked_at
+    FROM match_rechecks WHERE marked_at < now() - make_interval(secs => ${opts.minAgeSeconds})
+    ORDER BY marked_at LIMIT ${opts.limit}`.execute(db);
+  if (due.length === 0) return { groups: 0, trades: [], periods: [] };
+  return db.transaction().execute(async (trx) => {
+    const payments = due.filter((m) => m.kind === 'payment');
+    const invoices = due.filter((m) => m.kind === 'invoice');
+    const touched = [
+      ...(await rematchPayments(
+        trx,
+        payments.map((m) => ({ platform: m.platform, payerKey: m.payer_key, payerName: m.payer_name ?? '' })),
+        tol,
+        { recheck: false },
+      )),
+      ...(await rematchInvoices(
+        trx,
+        invoices.map((m) => ({ platform: m.platform, sellerKey: m.seller_key!, buyerKey: m.buyer_key! })),
+        tol,
+        { recheck: false },
+      )),
+    ];
+    // Removed as read: a mark written again meanwhile (a later match of the group) stays.
+    await sql`
+      DELETE FROM match_rechecks m USING unnest(${a(due.map((d) => d.platform))}::text[], ${a(due.map((d) => d.kind))}::text[],
+        ${a(due.map((d) => d.group_key))}::text[], ${a(due.map((d) => d.marked_at))}::timestamptz[]) AS k(platform, kind, group_key, marked_at)
+      WHERE m.platform = k.platform AND m.kind = k.kind AND m.group_key = k.group_key AND m.marked_at = k.marked_at`.execute(
+      trx,
+    );
+    const trades = uniqueTrades(touched);
+    if (trades.length === 0) return { groups: due.length, trades, periods: [] };
+    const flows = await prepareFlows(trx, trades, tol);
+    if (flows.write) await flows.write.execute(trx);
+    // The findings of the trades' months (and later ones up to their platform's clock) may change.
+    const times = await sql<{ occurred_ms: number; clock_ms: number | null }>`
+      SELECT floor(extract(epoch FROM t.occurred_at) * 1000)::float8 AS occurred_ms,
+             floor(extract(epoch FROM c.data_clock) * 1000)::float8 AS clock_ms
+      FROM trades t
+      JOIN unnest(${a(trades.map((t) => t.platform))}::text[], ${a(trades.map((t) => t.tradeId))}::text[]) AS k(platform, trade_id)
+        ON t.platform = k.platform AND t.trade_id = k.trade_id
+      LEFT JOIN platform_clocks c ON c.platform = t.platform`.execute(trx);
+    const periods = await markPeriodsDirty(
+      trx,
+      times.rows.flatMap((r) => periodsAffected([r.occurred_ms], r.clock_ms)),
+    );
+    return { groups: due.length, trades, periods };
+  });
+}
 
 /**
  * Re-matches every undeclared payment of a payer (or invoice between a seller and a buyer) on a
@@ -17,10 +124,25 @@ export async function rematchPayments(
   db: Db,
   groups: readonly PaymentGroup[],
   tol: Tolerances,
+  opts: { recheck?: boolean } = {},
 ): Promise<TradeKey[]> {
-  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${g.payerKey ?? `name:${g.payerName}`}`, g]));
+  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${paymentGroupKey(g)}`, g]));
   if (unique.size === 0) return [];
   await lockKeys(db, 'match-pay', unique.keys());
+  if (opts.recheck !== false) {
+    await markRechecks(
+      db,
+      [...unique.values()].map((g) => ({
+        platform: g.platform,
+        kind: 'payment',
+        groupKey: paymentGroupKey(g),
+        payerKey: g.payerKey,
+        payerName: g.payerName,
+        sellerKey: null,
+        buyerKey: null,
+      })),
+    );
+  }
   const touched: TradeKey[] = [];
   for (const g of unique.values()) {
     const docs = await sql<{
@@ -95,10 +217,25 @@ export async function rematchInvoices(
   db: Db,
   groups: readonly InvoiceGroup[],
   tol: Tolerances,
+  opts: { recheck?: boolean } = {},
 ): Promise<TradeKey[]> {
-  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${g.sellerKey}\u001f${g.buyerKey}`, g]));
+  const unique = new Map(groups.map((g) => [`${g.platform}\u001f${invoiceGroupKey(g)}`, g]));
   if (unique.size === 0) return [];
   await lockKeys(db, 'match-inv', unique.keys());
+  if (opts.recheck !== false) {
+    await markRechecks(
+      db,
+      [...unique.values()].map((g) => ({
+        platform: g.platform,
+        kind: 'invoice',
+        groupKey: invoiceGroupKey(g),
+        payerKey: null,
+        payerName: null,
+        sellerKey: g.sellerKey,
+        buyerKey: g.buyerKey,
+      })),
+    );
+  }
   const touched: TradeKey[] = [];
   for (const g of unique.values()) {
     // Each blue invoice's amount net of its red-letter reversals: a fully reversed one matches nothing.

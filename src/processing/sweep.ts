@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { DEFAULT_TOLERANCES, type Tolerances } from '../domain/tolerances';
 import type { Logger } from '../log';
 import type { Metrics } from '../ops/metrics';
 import { startPeriodic } from '../ops/periodic';
@@ -7,15 +8,19 @@ import type { EventQueues } from '../queue/producer';
 import { findStaleDirtyPeriods } from '../repositories/anomalies.repository';
 import { findStalePending } from '../repositories/events.repository';
 import { findStaleDirtyStreams } from './allocate';
+import { recheckMatches } from './matching';
 
 // Shared by every worker process: only one of them sweeps at a time.
 const SWEEP_LOCK = 7_146_220_332;
 const SWEEP_BATCH = 5_000;
+const RECHECK_BATCH = 500;
 
 export interface SweepResult {
   events: number;
   streams: number;
   periods: number;
+  /** Groups of undeclared documents matched again (match_rechecks). */
+  rechecked: number;
 }
 
 /**
@@ -29,14 +34,14 @@ export interface SweepResult {
  * itself lives in the Redis whose loss this must survive.
  */
 export async function sweepOnce(
-  deps: { db: Db; queues: EventQueues; metrics: Metrics; log: Logger },
+  deps: { db: Db; queues: EventQueues; metrics: Metrics; log: Logger; tolerances?: Tolerances },
   minAgeSeconds: number,
 ): Promise<SweepResult> {
   return deps.db.transaction().execute(async (trx) => {
     const { rows } = await sql<{
       locked: boolean;
     }>`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS locked`.execute(trx);
-    if (!rows[0]?.locked) return { events: 0, streams: 0, periods: 0 };
+    if (!rows[0]?.locked) return { events: 0, streams: 0, periods: 0, rechecked: 0 };
     // Bounded per round: a huge backlog is handed over over several rounds.
     const stale = await findStalePending(trx, minAgeSeconds, SWEEP_BATCH);
     if (stale.length > 0) {
@@ -52,7 +57,25 @@ export async function sweepOnce(
     await deps.queues.ensureSchedulers();
     const periods = await findStaleDirtyPeriods(trx, minAgeSeconds);
     if (periods.length > 0) await deps.queues.enqueueRules(periods, { resend: true });
-    return { events: stale.length, streams: streams.length, periods: periods.length };
+    // Undeclared documents' groups matched again once every transaction of their time has
+    // committed (match_rechecks), in a transaction of their own; one sweeper at a time.
+    const recheck = await recheckMatches(deps.db, deps.tolerances ?? DEFAULT_TOLERANCES, {
+      minAgeSeconds,
+      limit: RECHECK_BATCH,
+    });
+    if (recheck.trades.length > 0) {
+      deps.log.info(
+        { groups: recheck.groups, trades: recheck.trades.length },
+        'matched undeclared documents again: links changed',
+      );
+    }
+    if (recheck.periods.length > 0) await deps.queues.enqueueRules(recheck.periods);
+    return {
+      events: stale.length,
+      streams: streams.length,
+      periods: periods.length,
+      rechecked: recheck.groups,
+    };
   });
 }
 
