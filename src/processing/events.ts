@@ -273,17 +273,19 @@ async function processInTransaction(
     db,
     uniqueTrades([...tradeResult.trades, ...effects.flatMap((e) => e.trades)]),
   );
+  // The groups of the documents this batch stored or reversed are marked to be matched once more
+  // when every transaction of this moment has committed (a trade processed beside them may have
+  // missed them, and they it: recheckMatches). A trade-side match needs no mark: two matches of
+  // one group are serialised by its lock, and a document's batch always marks its group.
+  const paymentGroups = effects.flatMap((e) => e.paymentGroups);
+  const invoiceGroups = effects.flatMap((e) => e.invoiceGroups);
   const matched = [
-    ...(await rematchPayments(
-      db,
-      [...effects.flatMap((e) => e.paymentGroups), ...fromTrades.payments],
-      ctx.tolerances,
-    )),
-    ...(await rematchInvoices(
-      db,
-      [...effects.flatMap((e) => e.invoiceGroups), ...fromTrades.invoices],
-      ctx.tolerances,
-    )),
+    ...(await rematchPayments(db, [...paymentGroups, ...fromTrades.payments], ctx.tolerances, {
+      recheck: paymentGroups,
+    })),
+    ...(await rematchInvoices(db, [...invoiceGroups, ...fromTrades.invoices], ctx.tolerances, {
+      recheck: invoiceGroups,
+    })),
   ];
   const flowTrades = uniqueTrades([...tradeResult.trades, ...effects.flatMap((e) => e.trades), ...matched]);
   const flows = await prepareFlows(db, flowTrades, ctx.tolerances);

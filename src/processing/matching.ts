@@ -12,6 +12,7 @@ import { lockKeys } from './locks';
 import { uniqueTrades } from './trades';
 
 const a = arrayLiteral;
+const RECHECK_GROUPS_PER_TRANSACTION = 20;
 
 const paymentGroupKey = (g: PaymentGroup) => g.payerKey ?? `name:${g.payerName}`;
 const invoiceGroupKey = (g: InvoiceGroup) => `${g.sellerKey}\u001f${g.buyerKey}`;
@@ -70,48 +71,63 @@ export async function recheckMatches(
     FROM match_rechecks WHERE marked_at < now() - make_interval(secs => ${opts.minAgeSeconds})
     ORDER BY marked_at LIMIT ${opts.limit}`.execute(db);
   if (due.length === 0) return { groups: 0, trades: [], periods: [] };
-  return db.transaction().execute(async (trx) => {
-    const payments = due.filter((m) => m.kind === 'payment');
-    const invoices = due.filter((m) => m.kind === 'invoice');
-    const touched = [
-      ...(await rematchPayments(
-        trx,
-        payments.map((m) => ({ platform: m.platform, payerKey: m.payer_key, payerName: m.payer_name ?? '' })),
-        tol,
-        { recheck: false },
-      )),
-      ...(await rematchInvoices(
-        trx,
-        invoices.map((m) => ({ platform: m.platform, sellerKey: m.seller_key!, buyerKey: m.buyer_key! })),
-        tol,
-        { recheck: false },
-      )),
-    ];
-    // Removed as read: a mark written again meanwhile (a later match of the group) stays.
-    await sql`
-      DELETE FROM match_rechecks m USING unnest(${a(due.map((d) => d.platform))}::text[], ${a(due.map((d) => d.kind))}::text[],
-        ${a(due.map((d) => d.group_key))}::text[], ${a(due.map((d) => d.marked_at))}::timestamptz[]) AS k(platform, kind, group_key, marked_at)
+  const result = {
+    groups: due.length,
+    trades: [] as TradeKey[],
+    periods: [] as { period: string; generation: bigint }[],
+  };
+  // A few groups a transaction: each holds its groups' matching locks until it commits, and
+  // processing waits for them meanwhile.
+  for (let i = 0; i < due.length; i += RECHECK_GROUPS_PER_TRANSACTION) {
+    const chunk = due.slice(i, i + RECHECK_GROUPS_PER_TRANSACTION);
+    const r = await db.transaction().execute(async (trx) => {
+      const payments = chunk.filter((m) => m.kind === 'payment');
+      const invoices = chunk.filter((m) => m.kind === 'invoice');
+      const touched = [
+        ...(await rematchPayments(
+          trx,
+          payments.map((m) => ({
+            platform: m.platform,
+            payerKey: m.payer_key,
+            payerName: m.payer_name ?? '',
+          })),
+          tol,
+        )),
+        ...(await rematchInvoices(
+          trx,
+          invoices.map((m) => ({ platform: m.platform, sellerKey: m.seller_key!, buyerKey: m.buyer_key! })),
+          tol,
+        )),
+      ];
+      // Removed as read: a mark written again meanwhile (a later match of the group) stays.
+      await sql`
+      DELETE FROM match_rechecks m USING unnest(${a(chunk.map((d) => d.platform))}::text[], ${a(chunk.map((d) => d.kind))}::text[],
+        ${a(chunk.map((d) => d.group_key))}::text[], ${a(chunk.map((d) => d.marked_at))}::timestamptz[]) AS k(platform, kind, group_key, marked_at)
       WHERE m.platform = k.platform AND m.kind = k.kind AND m.group_key = k.group_key AND m.marked_at = k.marked_at`.execute(
-      trx,
-    );
-    const trades = uniqueTrades(touched);
-    if (trades.length === 0) return { groups: due.length, trades, periods: [] };
-    const flows = await prepareFlows(trx, trades, tol);
-    if (flows.write) await flows.write.execute(trx);
-    // The findings of the trades' months (and later ones up to their platform's clock) may change.
-    const times = await sql<{ occurred_ms: number; clock_ms: number | null }>`
+        trx,
+      );
+      const trades = uniqueTrades(touched);
+      if (trades.length === 0) return { trades, periods: [] };
+      const flows = await prepareFlows(trx, trades, tol);
+      if (flows.write) await flows.write.execute(trx);
+      // The findings of the trades' months (and later ones up to their platform's clock) may change.
+      const times = await sql<{ occurred_ms: number; clock_ms: number | null }>`
       SELECT floor(extract(epoch FROM t.occurred_at) * 1000)::float8 AS occurred_ms,
              floor(extract(epoch FROM c.data_clock) * 1000)::float8 AS clock_ms
       FROM trades t
       JOIN unnest(${a(trades.map((t) => t.platform))}::text[], ${a(trades.map((t) => t.tradeId))}::text[]) AS k(platform, trade_id)
         ON t.platform = k.platform AND t.trade_id = k.trade_id
       LEFT JOIN platform_clocks c ON c.platform = t.platform`.execute(trx);
-    const periods = await markPeriodsDirty(
-      trx,
-      times.rows.flatMap((r) => periodsAffected([r.occurred_ms], r.clock_ms)),
-    );
-    return { groups: due.length, trades, periods };
-  });
+      const periods = await markPeriodsDirty(
+        trx,
+        times.rows.flatMap((r) => periodsAffected([r.occurred_ms], r.clock_ms)),
+      );
+      return { trades, periods };
+    });
+    result.trades.push(...r.trades);
+    result.periods.push(...r.periods);
+  }
+  return result;
 }
 
 /**
@@ -124,15 +140,17 @@ export async function rematchPayments(
   db: Db,
   groups: readonly PaymentGroup[],
   tol: Tolerances,
-  opts: { recheck?: boolean } = {},
+  /** Groups of documents this transaction stored or reversed: marked to be matched again later. */
+  opts: { recheck?: readonly PaymentGroup[] } = {},
 ): Promise<TradeKey[]> {
   const unique = new Map(groups.map((g) => [`${g.platform}\u001f${paymentGroupKey(g)}`, g]));
   if (unique.size === 0) return [];
   await lockKeys(db, 'match-pay', unique.keys());
-  if (opts.recheck !== false) {
+  const marked = new Map((opts.recheck ?? []).map((g) => [`${g.platform}\u001f${paymentGroupKey(g)}`, g]));
+  if (marked.size > 0) {
     await markRechecks(
       db,
-      [...unique.values()].map((g) => ({
+      [...marked.values()].map((g) => ({
         platform: g.platform,
         kind: 'payment',
         groupKey: paymentGroupKey(g),
@@ -217,15 +235,17 @@ export async function rematchInvoices(
   db: Db,
   groups: readonly InvoiceGroup[],
   tol: Tolerances,
-  opts: { recheck?: boolean } = {},
+  /** Groups of documents this transaction stored or reversed: marked to be matched again later. */
+  opts: { recheck?: readonly InvoiceGroup[] } = {},
 ): Promise<TradeKey[]> {
   const unique = new Map(groups.map((g) => [`${g.platform}\u001f${invoiceGroupKey(g)}`, g]));
   if (unique.size === 0) return [];
   await lockKeys(db, 'match-inv', unique.keys());
-  if (opts.recheck !== false) {
+  const marked = new Map((opts.recheck ?? []).map((g) => [`${g.platform}\u001f${invoiceGroupKey(g)}`, g]));
+  if (marked.size > 0) {
     await markRechecks(
       db,
-      [...unique.values()].map((g) => ({
+      [...marked.values()].map((g) => ({
         platform: g.platform,
         kind: 'invoice',
         groupKey: invoiceGroupKey(g),
