@@ -164,34 +164,15 @@ export async function treatmentsCommand(
   const from = flags.from;
   const description =
     text(flags.description, '--description') ?? `set by an administrator (cli treatments set) from ${from}`;
-  await rt.db.transaction().execute(async (trx) => {
-    await lockVersions(trx, `treatment:${code}`);
-    await trx
-      .insertInto('tax_treatments')
-      .values({
-        code,
-        valid_from: from,
-        valid_to: sql<string>`(SELECT min(valid_from) - 1 FROM tax_treatments WHERE code = ${code} AND valid_from > ${from}::date)`,
-        levy_rate: flags.rate!,
-        monthly_exemption_fen: exemption,
-        description,
-      })
-      .onConflict((oc) =>
-        oc.columns(['code', 'valid_from']).doUpdateSet({
-          levy_rate: flags.rate!,
-          monthly_exemption_fen: exemption,
-          description,
-        }),
-      )
-      .execute();
-    await trx
-      .updateTable('tax_treatments')
-      .set({ valid_to: sql<string>`${from}::date - 1` })
-      .where('code', '=', code)
-      .where('valid_from', '<', sql<string>`${from}::date`)
-      .where((eb) => eb.or([eb('valid_to', 'is', null), eb('valid_to', '>=', sql<string>`${from}::date`)]))
-      .execute();
-  });
+  await rt.db.transaction().execute((trx) =>
+    putVersion(trx, {
+      table: 'tax_treatments',
+      keyColumn: 'code',
+      key: code,
+      from,
+      values: { levy_rate: flags.rate!, monthly_exemption_fen: exemption, description },
+    }),
+  );
   say(
     `${code} at ${flags.rate} from ${from}; reference sheets use it now, run \`rules replay\` to recompute past findings`,
   );
@@ -242,28 +223,47 @@ async function listTreatments(db: Db) {
 }
 
 /** A reference price from `from` (a month's first day) on; the version before it ends the day before. */
-async function setPrice(db: Db, material: string, from: string, priceFen: bigint): Promise<void> {
-  await lockVersions(db, `price:${material}`);
-  await db
-    .insertInto('material_prices')
-    .values({
-      material,
-      valid_from: from,
-      valid_to: sql<string>`(SELECT min(valid_from) - 1 FROM material_prices WHERE material = ${material} AND valid_from > ${from}::date)`,
-      price_fen_per_t: priceFen,
-      source: 'cli',
-    })
-    .onConflict((oc) =>
-      oc.columns(['material', 'valid_from']).doUpdateSet({ price_fen_per_t: priceFen, source: 'cli' }),
-    )
-    .execute();
-  await db
-    .updateTable('material_prices')
-    .set({ valid_to: sql<string>`${from}::date - 1` })
-    .where('material', '=', material)
-    .where('valid_from', '<', sql<string>`${from}::date`)
-    .where((eb) => eb.or([eb('valid_to', 'is', null), eb('valid_to', '>=', sql<string>`${from}::date`)]))
-    .execute();
+function setPrice(db: Db, material: string, from: string, priceFen: bigint): Promise<void> {
+  return putVersion(db, {
+    table: 'material_prices',
+    keyColumn: 'material',
+    key: material,
+    from,
+    values: { price_fen_per_t: priceFen, source: 'cli' },
+  });
+}
+
+/**
+ * A version of one key's rows from `from` on, in a table of versions (`valid_from`, `valid_to`):
+ * it ends the day before the next version starts (open-ended when none does), the version in
+ * force on `from` ends the day before, and a version starting that very day is replaced.
+ */
+async function putVersion(
+  db: Db,
+  v: {
+    table: 'tax_treatments' | 'material_prices';
+    keyColumn: 'code' | 'material';
+    key: string;
+    from: string;
+    values: Record<string, string | bigint | null>;
+  },
+): Promise<void> {
+  await lockVersions(db, `${v.table}:${v.key}`);
+  const table = sql.table(v.table);
+  const key = sql.ref(v.keyColumn);
+  const columns = Object.keys(v.values);
+  await sql`
+    INSERT INTO ${table} (${key}, valid_from, valid_to, ${sql.join(columns.map((c) => sql.ref(c)))})
+    VALUES (${v.key}, ${v.from}::date,
+      (SELECT min(valid_from) - 1 FROM ${table} WHERE ${key} = ${v.key} AND valid_from > ${v.from}::date),
+      ${sql.join(columns.map((c) => sql`${v.values[c]}`))})
+    ON CONFLICT (${key}, valid_from) DO UPDATE
+      SET ${sql.join(columns.map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`))}`.execute(db);
+  await sql`
+    UPDATE ${table} SET valid_to = ${v.from}::date - 1
+    WHERE ${key} = ${v.key} AND valid_from < ${v.from}::date AND (valid_to IS NULL OR valid_to >= ${v.from}::date)`.execute(
+    db,
+  );
 }
 
 /** Two administrators changing the same versions at once: one after the other. */

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOLERANCES } from '../../src/domain/tolerances';
-import { processEvents } from '../../src/processing/events';
 import { recheckMatches } from '../../src/processing/matching';
 import { createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, partyRegistered, tradeOf } from '../support/factories';
-import { processingContext } from '../support/pipeline';
+import { processEachAtOnce } from '../support/pipeline';
 
 // An undeclared document (no trade_ids) and its trade sent a moment apart are taken by two
 // workers at once, each in its own transaction: each may miss the other's uncommitted row, and
@@ -68,18 +67,6 @@ async function post(platform: { code: string; secret: string }, e: unknown) {
   expect(res.status, await res.clone().text()).toBe(202);
 }
 
-/** Processes each pending event of the platform in its own transaction, all at once. */
-async function processApartAtOnce(platform: string) {
-  const pending = await ctx.rt.db
-    .selectFrom('inbound_events')
-    .select('event_id')
-    .where('platform', '=', platform)
-    .where('state', '=', 'pending')
-    .execute();
-  const pctx = processingContext(ctx);
-  await Promise.all(pending.map((p) => processEvents(pctx, platform, [p.event_id])));
-}
-
 const flows = (platform: string) =>
   ctx.rt.db
     .selectFrom('trade_flows')
@@ -97,12 +84,12 @@ describe('undeclared documents processed at the same moment as their trades', ()
       partyRegistered({ uscc: E.uscc, name: E.name, division: '440784', roles: ['sorting_center'] }),
     );
     await post(p, partyRegistered({ uscc: M.uscc, name: M.name, division: '440781', roles: ['utilizer'] }));
-    await processApartAtOnce(p.code);
+    await processEachAtOnce(ctx, p.code);
     for (let i = 0; i < PAIRS; i++) {
       await post(p, trade(i));
       await post(p, payment(i));
       await post(p, invoice(i));
-      await processApartAtOnce(p.code);
+      await processEachAtOnce(ctx, p.code);
     }
     const recheck = await recheckMatches(ctx.rt.db, DEFAULT_TOLERANCES, { minAgeSeconds: 0, limit: 500 });
     expect(recheck.groups).toBeGreaterThan(0);

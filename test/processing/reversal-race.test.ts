@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processEvents } from '../../src/processing/events';
 import { createTestContext, type TestContext } from '../support/context';
 import { enterprise, envelope, tradeOf } from '../support/factories';
-import { drain, processingContext } from '../support/pipeline';
+import { drain, processEachAtOnce } from '../support/pipeline';
 
 // A payment and its reversal (a blue invoice and its red letter) sent a moment apart are taken by
 // two workers at once, each in its own transaction. Neither may miss the other: whichever commits
@@ -79,20 +78,6 @@ async function post(platform: { code: string; secret: string }, e: unknown) {
   expect(res.status, await res.clone().text()).toBe(202);
 }
 
-/** Processes each pending event of the platform in its own transaction, all at once. */
-async function processApartAtOnce(platform: string) {
-  const pending = await ctx.rt.db
-    .selectFrom('inbound_events')
-    .select('event_id')
-    .where('platform', '=', platform)
-    .where('state', '=', 'pending')
-    .execute();
-  expect(pending).toHaveLength(2);
-  const pctx = processingContext(ctx);
-  const results = await Promise.all(pending.map((p) => processEvents(pctx, platform, [p.event_id])));
-  expect(results.map((r) => r.processed)).toEqual([1, 1]);
-}
-
 async function flows(platform: string) {
   return ctx.rt.db
     .selectFrom('trade_flows')
@@ -110,7 +95,7 @@ describe('a reversal processed at the same moment as its original', () => {
       await drain(ctx, { rules: false });
       await post(p, payment(`P${i}`, `T${i}`));
       await post(p, paymentReversed(`P${i}`));
-      await processApartAtOnce(p.code);
+      expect(await processEachAtOnce(ctx, p.code)).toEqual([1, 1]);
     }
     const rows = await flows(p.code);
     expect(rows).toHaveLength(PAIRS);
@@ -124,7 +109,7 @@ describe('a reversal processed at the same moment as its original', () => {
       await drain(ctx, { rules: false });
       await post(p, invoice(invoiceNo(2 * i), `T${i}`));
       await post(p, invoiceReversed(invoiceNo(2 * i + 1), invoiceNo(2 * i)));
-      await processApartAtOnce(p.code);
+      expect(await processEachAtOnce(ctx, p.code)).toEqual([1, 1]);
     }
     const rows = await flows(p.code);
     expect(rows).toHaveLength(PAIRS);

@@ -61,3 +61,19 @@ export async function drain(
   }
   throw new Error('pipeline did not settle');
 }
+
+/**
+ * Processes every pending event of a platform in a transaction of its own, all at once: several
+ * workers taking events sent a moment apart. Returns how many each processed.
+ */
+export async function processEachAtOnce(ctx: TestContext, platform: string): Promise<number[]> {
+  const pending = await ctx.rt.db
+    .selectFrom('inbound_events')
+    .select('event_id')
+    .where('platform', '=', platform)
+    .where('state', '=', 'pending')
+    .execute();
+  const pctx = processingContext(ctx);
+  const results = await Promise.all(pending.map((p) => processEvents(pctx, platform, [p.event_id])));
+  return results.map((r) => r.processed);
+}
