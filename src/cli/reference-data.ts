@@ -17,7 +17,8 @@ import { CliError, printJson, say, UsageError } from './output';
  *   materials disable <CODE> | materials enable <CODE>
  *   materials price <CODE> --from YYYY-MM --price <¥ per t>
  *   treatments list
- *   treatments set <code> --from YYYY-MM-DD --rate 0.01 [--monthly-exemption <¥>] [--description TEXT]
+ *   treatments set <code> --from YYYY-MM-DD --rate 0.01 [--monthly-exemption <¥>|none] [--description TEXT]
+ *     (reverse_invoice keeps the monthly exemption in force on its date unless one is given)
  *
  * Rates and prices are versions with an effective period: a new version applies from its date,
  * the version before it ends the day before, and a version already starting that day is
@@ -49,7 +50,7 @@ export const MATERIALS_USAGE = `materials list
   materials set <CODE> [--name-zh <名称>] [--name-en <name>] [--treatment <code>] [--unit t|kg] [--hazardous yes|no]
   materials disable <CODE> | enable <CODE> | price <CODE> --from YYYY-MM --price <¥ per t>`;
 export const TREATMENTS_USAGE =
-  'treatments list | treatments set <code> --from YYYY-MM-DD --rate 0.01 [--monthly-exemption <¥>] [--description TEXT]';
+  'treatments list | treatments set <code> --from YYYY-MM-DD --rate 0.01 [--monthly-exemption <¥>|none] [--description TEXT]';
 
 export async function materialsCommand(
   rt: Runtime,
@@ -149,19 +150,26 @@ export async function treatmentsCommand(
   if (sub !== 'set' || !code) throw new UsageError(TREATMENTS_USAGE);
   if (!TREATMENT_CODES.includes(code))
     throw new UsageError(`unknown treatment "${code}": one of ${TREATMENT_CODES.join(', ')}`);
-  if (flags.from === undefined || !DAY.test(flags.from) || Number.isNaN(Date.parse(flags.from)))
-    throw new UsageError(`--from must be a date YYYY-MM-DD\n\n${TREATMENTS_USAGE}`);
+  if (flags.from === undefined || !isCalendarDate(flags.from))
+    throw new UsageError(`--from must be a real date YYYY-MM-DD\n\n${TREATMENTS_USAGE}`);
   if (flags.rate === undefined || !/^0(\.\d{1,4})?$/.test(flags.rate))
     throw new UsageError('--rate must be a decimal in [0, 1) with at most 4 decimals, e.g. 0.01');
-  const exemption =
-    flags['monthly-exemption'] === undefined
-      ? null
-      : priceFlag(flags['monthly-exemption'], '--monthly-exemption');
-  if (exemption !== null && code !== 'reverse_invoice')
+  const exemptionFlag = flags['monthly-exemption'];
+  if (exemptionFlag !== undefined && code !== 'reverse_invoice')
     throw new UsageError(
       '--monthly-exemption applies to reverse_invoice only (a natural person’s monthly VAT exemption)',
     );
   const from = flags.from;
+  // A new reverse-invoicing rate keeps the monthly exemption in force on its date unless one is
+  // given (`none` removes it): changing the rate alone must not drop the exemption silently.
+  const exemption =
+    exemptionFlag === 'none'
+      ? null
+      : exemptionFlag !== undefined
+        ? priceFlag(exemptionFlag, '--monthly-exemption')
+        : code === 'reverse_invoice'
+          ? await exemptionInForce(rt.db, from)
+          : null;
   const description =
     text(flags.description, '--description') ?? `set by an administrator (cli treatments set) from ${from}`;
   await rt.db.transaction().execute((trx) =>
@@ -173,8 +181,12 @@ export async function treatmentsCommand(
       values: { levy_rate: flags.rate!, monthly_exemption_fen: exemption, description },
     }),
   );
+  const kept =
+    code === 'reverse_invoice'
+      ? `, monthly exemption ${exemption === null ? 'none' : `¥${formatMoney(exemption)}`}${exemptionFlag === undefined ? ' (kept from the version in force)' : ''}`
+      : '';
   say(
-    `${code} at ${flags.rate} from ${from}; reference sheets use it now, run \`rules replay\` to recompute past findings`,
+    `${code} at ${flags.rate} from ${from}${kept}; reference sheets use it now, run \`rules replay\` to recompute past findings`,
   );
   printJson({ treatments: (await listTreatments(rt.db)).filter((t) => t.code === code) });
 }
@@ -269,6 +281,25 @@ async function putVersion(
 /** Two administrators changing the same versions at once: one after the other. */
 async function lockVersions(db: Db, key: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`reference-data:${key}`}, 0))`.execute(db);
+}
+
+/** The reverse-invoicing monthly exemption in force on `day` (null: none). */
+async function exemptionInForce(db: Db, day: string): Promise<bigint | null> {
+  const row = await db
+    .selectFrom('tax_treatments')
+    .select('monthly_exemption_fen')
+    .where('code', '=', 'reverse_invoice')
+    .where('valid_from', '<=', day)
+    .orderBy('valid_from', 'desc')
+    .executeTakeFirst();
+  return row?.monthly_exemption_fen ?? null;
+}
+
+/** `YYYY-MM-DD` naming a day that exists (not 2026-02-30). */
+function isCalendarDate(s: string): boolean {
+  if (!DAY.test(s)) return false;
+  const d = new Date(`${s}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
 }
 
 /** A month's first day from `YYYY-MM` or `YYYY-MM-01`: prices apply by month (the price rule's). */

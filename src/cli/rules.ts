@@ -3,7 +3,7 @@ import { addRuleSetting } from '../repositories/anomalies.repository';
 import { evaluatePeriod } from '../rules/engine';
 import { RULES } from '../rules/registry';
 import type { Runtime } from '../runtime';
-import { printJson, say, UsageError } from './output';
+import { CliError, printJson, say, UsageError } from './output';
 
 const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 
@@ -89,6 +89,18 @@ export async function rulesCommand(
     if (!parsed.success) {
       throw new UsageError(
         `--params do not fit ${rule}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const same = await rt.db
+      .selectFrom('rule_settings')
+      .select('version')
+      .where('rule', '=', rule)
+      .where('valid_from', '=', validFrom)
+      .executeTakeFirst();
+    if (same) {
+      // Findings record the version they were found under: a version is never rewritten.
+      throw new CliError(
+        `${rule} already has version ${same.version} from ${validFrom}; a version is never changed (findings name it): set one from another month (\`rules list\` shows them)`,
       );
     }
     const version = await addRuleSetting(rt.db, {

@@ -167,6 +167,25 @@ describe('retrace treatments', () => {
       ['2027-06-01', '2027-12-31', '120000.00'],
       ['2028-01-01', null, '100000.00'],
     ]);
+    // A new rate alone keeps the exemption in force on its date; `none` removes it.
+    const rateOnly = await treatments(['set', 'reverse_invoice'], { from: '2027-09-01', rate: '0.02' });
+    expect(
+      rateOnly.treatments.find((t: { valid_from: string }) => t.valid_from === '2027-09-01'),
+    ).toMatchObject({
+      rate: '0.0200',
+      monthly_exemption: '120000.00',
+    });
+    const none = await treatments(['set', 'reverse_invoice'], {
+      from: '2027-10-01',
+      rate: '0.02',
+      'monthly-exemption': 'none',
+    });
+    expect(none.treatments.find((t: { valid_from: string }) => t.valid_from === '2027-10-01')).toMatchObject({
+      monthly_exemption: null,
+    });
+    await expect(treatments(['set', 'simple_3'], { from: '2027-02-30', rate: '0.03' })).rejects.toThrow(
+      UsageError,
+    );
     await expect(treatments(['set', 'vat_99'], { from: '2027-01-01', rate: '0.01' })).rejects.toThrow(
       /unknown treatment/,
     );

@@ -186,6 +186,10 @@ describe('rules replay (CLI)', () => {
       '2999-11-01',
       '2999-12-01',
     ]);
+    // The same month again names the version it would collide with (a version is never rewritten).
+    await expect(
+      rulesCommand(ctx.rt, ['set', 'PRICE_DEVIATION'], { from: '2999-12', params: '{}' }),
+    ).rejects.toThrow(/already has version \d+ from 2999-12-01/);
     await ctx.rt.db.deleteFrom('rule_settings').where('valid_from', '>=', '2999-01-01').execute();
   });
 });
