@@ -745,8 +745,11 @@ export function withholdingPersons(
     const othersEx = rated[i]!.othersEx;
     // Σ ex per levy rate (one rate unless an administrator changed it within the month).
     const exByRate = new Map<bigint, Fen>();
-    // Σ ex per income-tax prepayment rate (one, unless it changed within the month).
-    const exByIitRate = new Map<bigint, Fen>();
+    // Σ ex per income-tax prepayment rate: one rate (no map: a sheet has 10,000 persons), unless
+    // an administrator changed it within the month.
+    let iitBp: bigint | null = null;
+    let iitEx = 0n;
+    let otherIit: Map<bigint, Fen> | null = null;
     for (; i < rated.length && rated[i]!.personKey === partyKey; i++) {
       const g = rated[i]!;
       trades += g.trades;
@@ -754,11 +757,18 @@ export function withholdingPersons(
       ex += g.ex;
       if (g.lastAtMs > lastAtMs) lastAtMs = g.lastAtMs;
       exByRate.set(g.basisPoints!, (exByRate.get(g.basisPoints!) ?? 0n) + g.ex);
-      if (g.iitBasisPoints !== null)
-        exByIitRate.set(g.iitBasisPoints, (exByIitRate.get(g.iitBasisPoints) ?? 0n) + g.ex);
+      const bp = g.iitBasisPoints;
+      if (bp === null) continue;
+      if (iitBp === null || iitBp === bp) {
+        iitBp = bp;
+        iitEx += g.ex;
+      } else {
+        otherIit ??= new Map();
+        otherIit.set(bp, (otherIit.get(bp) ?? 0n) + g.ex);
+      }
     }
-    let iit = 0n;
-    for (const [bp, e] of exByIitRate) iit += taxOf(e, { basisPoints: bp });
+    let iit = iitBp === null ? 0n : taxOf(iitEx, { basisPoints: iitBp });
+    if (otherIit) for (const [bp, e] of otherIit) iit += taxOf(e, { basisPoints: bp });
     const exemptionFen = rateOn('reverse_invoice', lastAtMs)?.monthlyExemptionFen ?? null;
     // The exemption is the person's: their sales to every buyer of the month count.
     const exempt = exemptionFen !== null && ex + othersEx <= exemptionFen;
