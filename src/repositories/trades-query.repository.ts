@@ -29,15 +29,19 @@ export interface TradeListFilter {
   /** occurred_at < to. */
   to?: Date;
   status?: TradeListStatus;
-  /** Keyset position: only trades strictly after it in (occurred_at desc, id desc). */
+  /** Keyset position: only trades strictly after it in (occurred_at desc, platform desc, trade_id desc). */
   after?: TradeCursor;
   limit: number;
 }
 
-/** A position in the list order: occurred_at in microseconds since the epoch (PostgreSQL's precision), and id. */
+/**
+ * A position in the list order: occurred_at in microseconds since the epoch (PostgreSQL's
+ * precision), then the trade's natural key — never the internal id, which reflects arrival.
+ */
 export interface TradeCursor {
   atMicros: bigint;
-  id: bigint;
+  platform: string;
+  tradeId: string;
 }
 
 export interface TradeRow {
@@ -121,7 +125,8 @@ export function microsToIso(micros: bigint): string {
 }
 
 /**
- * One page of trades, newest first (occurred_at desc, id desc), in the officer's scope.
+ * One page of trades, newest first (occurred_at desc, then platform and trade id desc: the same
+ * order whatever the order the trades arrived in), in the officer's scope.
  * Returns `limit` rows and whether more follow.
  */
 export async function listTrades(db: Db, f: TradeListFilter): Promise<{ items: TradeRow[]; more: boolean }> {
@@ -161,19 +166,19 @@ export async function listTrades(db: Db, f: TradeListFilter): Promise<{ items: T
     }
   }
   if (f.after) {
-    const at = microsToIso(f.after.atMicros);
-    const id = f.after.id;
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('t.occurred_at', 't.id'),
-        '<',
-        eb.tuple(sql<Date>`${at}::timestamptz`, sql<bigint>`${id}::bigint`),
-      ),
-    );
+    const at = sql<Date>`${microsToIso(f.after.atMicros)}::timestamptz`;
+    const { platform, tradeId } = f.after;
+    // The plain bound lets an index on (…, occurred_at) serve the row comparison's range.
+    q = q
+      .where('t.occurred_at', '<=', at)
+      .where((eb) =>
+        eb(eb.refTuple('t.occurred_at', 't.platform', 't.trade_id'), '<', eb.tuple(at, platform, tradeId)),
+      );
   }
   const rows = await q
     .orderBy('t.occurred_at', 'desc')
-    .orderBy('t.id', 'desc')
+    .orderBy('t.platform', 'desc')
+    .orderBy('t.trade_id', 'desc')
     .limit(f.limit + 1)
     .execute();
   return { items: rows.slice(0, f.limit) as TradeRow[], more: rows.length > f.limit };

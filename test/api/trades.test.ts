@@ -75,7 +75,7 @@ beforeAll(async () => {
     trade('X3', Q, T, 500, '2026-10-02T10:00:00+08:00'),
     trade('X4', T, M, 400, '2026-10-04T10:00:00+08:00'),
     trade('X5', S, C, 100, '2026-10-05T10:00:00+08:00'),
-    // Two trades at the same instant: the id breaks the tie.
+    // Two trades at the same instant: the trade id breaks the tie.
     trade('X6', P, S, 10, '2026-10-07T10:00:00+08:00'),
     trade('X7', P, S, 20, '2026-10-07T10:00:00+08:00'),
     envelope('payment.made', {
@@ -291,13 +291,17 @@ describe('GET /v1/trades — pagination', () => {
   });
 
   it('cursors are canonical and keep microseconds', () => {
-    const c = { atMicros: 1_791_246_600_123_456n, id: 42n };
+    const c = { atMicros: 1_791_246_600_123_456n, platform: 'jmrr', tradeId: 'T-1001.a "quoted" 号' };
     expect(decodeTradeCursor(encodeTradeCursor(c))).toEqual(c);
     expect(microsToIso(1_791_246_600_123_456n)).toBe('2026-10-06T00:30:00.123456Z');
     expect(microsToIso(-1n)).toBe('1969-12-31T23:59:59.999999Z');
-    expect(decodeTradeCursor('MTIz')).toBeNull(); // "123": no id
-    expect(decodeTradeCursor(Buffer.from('1.0').toString('base64url'))).toBeNull();
-    expect(decodeTradeCursor(Buffer.from('99999999999999999.1').toString('base64url'))).toBeNull();
+    const raw = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    expect(decodeTradeCursor('MTIz')).toBeNull(); // "123": not a position
+    expect(decodeTradeCursor(raw(['1', 'jmrr']))).toBeNull();
+    expect(decodeTradeCursor(raw(['99999999999999999', 'jmrr', 'T']))).toBeNull(); // beyond 2999
+    expect(decodeTradeCursor(raw(['1791246600123456', 'JMRR', 'T']))).toBeNull(); // no such platform code
+    expect(decodeTradeCursor(raw(['1791246600123456', 'jmrr', '']))).toBeNull();
+    expect(decodeTradeCursor(raw([1791246600123456, 'jmrr', 'T']))).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { isValidDivision } from '../../../domain/ids';
 import { formatKg, formatMoney } from '../../../domain/money';
+import { PLATFORM_CODE } from '../../../repositories/platforms.repository';
 import {
   listTrades,
   TRADE_LIST_STATUSES,
@@ -29,19 +30,33 @@ import {
 // both represent that range exactly.
 const MIN_MICROS = BigInt(Date.UTC(1900, 0, 1)) * 1000n;
 const MAX_MICROS = BigInt(Date.UTC(3000, 0, 1)) * 1000n;
-const MAX_ID = 9_223_372_036_854_775_807n;
+const MAX_CURSOR_CHARS = 1024;
 
-/** Opaque cursor: base64url of `<occurred_at in µs>.<id>` of the last trade of the page. */
+/**
+ * Opaque cursor: base64url of the JSON `["<occurred_at in µs>", "<platform>", "<trade_id>"]` of the
+ * last trade of the page.
+ */
 export function encodeTradeCursor(c: TradeCursor): string {
-  return Buffer.from(`${c.atMicros}.${c.id}`, 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify([c.atMicros.toString(), c.platform, c.tradeId]), 'utf8').toString(
+    'base64url',
+  );
 }
 
 export function decodeTradeCursor(cursor: string): TradeCursor | null {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return null;
-  const m = /^(-?[1-9]\d{0,17}|0)\.([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) return null;
-  const c = { atMicros: BigInt(m[1]!), id: BigInt(m[2]!) };
-  if (c.atMicros < MIN_MICROS || c.atMicros >= MAX_MICROS || c.id > MAX_ID) return null;
+  if (cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((x) => typeof x === 'string'))
+    return null;
+  const [micros, platform, tradeId] = parsed as string[];
+  if (!/^(-?[1-9]\d{0,17}|0)$/.test(micros!) || !PLATFORM_CODE.test(platform!)) return null;
+  if (tradeId!.length === 0 || tradeId!.length > 200) return null;
+  const c = { atMicros: BigInt(micros!), platform: platform!, tradeId: tradeId! };
+  if (c.atMicros < MIN_MICROS || c.atMicros >= MAX_MICROS) return null;
   // One position, one spelling.
   return encodeTradeCursor(c) === cursor ? c : null;
 }
@@ -80,7 +95,7 @@ export const listTradesQuery = z
         example: 'discrepant',
       }),
     limit: limitParam(),
-    cursor: cursorParam(decodeTradeCursor, 'MTc5MTI0NjUwMDAwMDAwMC40Mg'),
+    cursor: cursorParam(decodeTradeCursor, 'WyIxNzkxMjQ2NTAwMDAwMDAwIiwiam1yciIsIlQtMTAwMSJd'),
   })
   .superRefine((q, ctx) => {
     if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
@@ -257,7 +272,10 @@ export function registerListTrades(app: App, deps: QueryRouteDeps): void {
     return c.json(
       {
         items: items.map(toTradeSummary),
-        next_cursor: more && last ? encodeTradeCursor({ atMicros: last.at_micros, id: last.id }) : null,
+        next_cursor:
+          more && last
+            ? encodeTradeCursor({ atMicros: last.at_micros, platform: last.platform, tradeId: last.trade_id })
+            : null,
       },
       200,
     );
