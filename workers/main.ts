@@ -159,7 +159,11 @@ export function partitionConcurrency(
   return Math.max(1, Math.ceil(config.workerConcurrency / config.queuePartitions));
 }
 
-/** Connections a worker process needs: one per concurrent job, plus the sweeps'. */
+/**
+ * Connections a worker process needs: one per concurrent job, plus the periodic work's — the sweep
+ * (its transaction, and the match recheck's beside it), the report sweep and the statistics
+ * refresher.
+ */
 export function workerPoolSize(
   config: Pick<Config, 'workerConcurrency' | 'queuePartitions' | 'pgPoolSize' | 'workerQueues'>,
 ): number {
@@ -167,7 +171,7 @@ export function workerPoolSize(
     (n, base) => n + partitionConcurrency(base, config) * config.queuePartitions,
     0,
   );
-  return Math.max(config.pgPoolSize, jobs + 3);
+  return Math.max(config.pgPoolSize, jobs + 4);
 }
 
 /** `retrace serve worker`: runs until SIGTERM/SIGINT, then lets active jobs finish. */
