@@ -4,7 +4,7 @@ import { TAX_TREATMENTS } from '../domain/catalog';
 import { formatMoney, parseMoney, QUANTITY_UNITS } from '../domain/money';
 import { IIT_PREPAY_CODE } from '../domain/reference-sheet';
 import type { Runtime } from '../runtime';
-import { CliError, printJson, say, UsageError } from './output';
+import { CliError, monthStartFlag, printJson, say, UsageError } from './output';
 
 /**
  * The reference data administrators keep (DOMAIN.md 4 and 5, "where a figure is a default, the
@@ -40,8 +40,9 @@ export interface ReferenceDataFlags {
 }
 
 const MATERIAL_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
-const MONTH = /^(\d{4})-(0[1-9]|1[0-2])(?:-(\d{2}))?$/;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/** Why `materials price --from` is a month: the price rule reads the price in force on a month's first day. */
+const PRICES_BY_MONTH = 'reference prices apply by month';
 /** Treatments a trade may declare (CONTRACT.md 1.3), and the income-tax prepayment rate. */
 const TREATMENT_CODES: readonly string[] = [...TAX_TREATMENTS, IIT_PREPAY_CODE];
 
@@ -91,7 +92,7 @@ export async function materialsCommand(
     };
     const price = flags.price === undefined ? null : priceFlag(flags.price);
     if (price === null && flags.from !== undefined) throw new UsageError('--from goes with --price');
-    const from = price === null ? null : monthStart(flags.from ?? '2000-01');
+    const from = price === null ? null : monthStartFlag(flags.from ?? '2000-01', PRICES_BY_MONTH);
     await rt.db.transaction().execute(async (trx) => {
       await trx.insertInto('materials').values(row).execute();
       if (price !== null && from !== null) await setPrice(trx, code, from, price);
@@ -128,7 +129,7 @@ export async function materialsCommand(
     if (flags.price === undefined || flags.from === undefined)
       throw new UsageError(`materials price ${code} --from YYYY-MM --price <¥ per t>`);
     const price = priceFlag(flags.price);
-    const from = monthStart(flags.from);
+    const from = monthStartFlag(flags.from, PRICES_BY_MONTH);
     await rt.db.transaction().execute((trx) => setPrice(trx, code, from, price));
     say(
       `reference price of ${code} from ${from}: ¥${formatMoney(price)}/t; run \`rules replay\` to recompute past periods`,
@@ -300,17 +301,6 @@ function isCalendarDate(s: string): boolean {
   if (!DAY.test(s)) return false;
   const d = new Date(`${s}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-}
-
-/** A month's first day from `YYYY-MM` or `YYYY-MM-01`: prices apply by month (the price rule's). */
-function monthStart(from: string): string {
-  const m = MONTH.exec(from);
-  if (!m) throw new UsageError(`--from must be a month YYYY-MM, not "${from}"`);
-  if (m[3] !== undefined && m[3] !== '01')
-    throw new UsageError(
-      `--from ${from}: reference prices apply by month, from its first day (--from ${m[1]}-${m[2]})`,
-    );
-  return `${m[1]}-${m[2]}-01`;
 }
 
 function priceFlag(value: string, flag = '--price'): bigint {

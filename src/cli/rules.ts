@@ -3,7 +3,7 @@ import { addRuleSetting } from '../repositories/anomalies.repository';
 import { evaluatePeriod } from '../rules/engine';
 import { RULES } from '../rules/registry';
 import type { Runtime } from '../runtime';
-import { CliError, printJson, say, UsageError } from './output';
+import { CliError, monthStartFlag, printJson, say, UsageError } from './output';
 
 const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 
@@ -76,7 +76,7 @@ export async function rulesCommand(
   }
   if (sub === 'set') {
     const rule = parseRule(ruleArg ?? '');
-    const validFrom = settingStart(flags.from);
+    const validFrom = monthStartFlag(flags.from, 'rules are evaluated by month');
     let params: unknown = RULES[rule].defaults;
     if (flags.params !== undefined) {
       try {
@@ -125,23 +125,4 @@ function parseRule(s: string): RuleCode {
   if (!(RULE_CODES as readonly string[]).includes(s))
     throw new UsageError(`unknown rule "${s}"; rules: ${RULE_CODES.join(', ')}`);
   return s as RuleCode;
-}
-
-const SET_USAGE = 'rules set RULE --from YYYY-MM --params JSON [--disable] [--note TEXT]';
-
-/**
- * The first day of the month a setting applies from: `YYYY-MM`, or that month's first day.
- * Rules are evaluated month by month (an Asia/Shanghai month is one evaluation, and several rules
- * sum over whole months), so a setting cannot start in the middle of one: a date past the 1st is
- * refused rather than silently moved.
- */
-function settingStart(from: string | undefined): string {
-  const m = from === undefined ? null : /^(\d{4})-(\d{2})(?:-(\d{2}))?$/.exec(from);
-  if (!m || !PERIOD.test(`${m[1]}-${m[2]}`)) throw new UsageError(SET_USAGE);
-  if (m[3] !== undefined && m[3] !== '01') {
-    throw new UsageError(
-      `--from ${from}: rules are evaluated by month, so a setting applies from a month's first day (--from ${m[1]}-${m[2]}, or ${addMonths(`${m[1]}-${m[2]}`, 1)} for the next month)`,
-    );
-  }
-  return `${m[1]}-${m[2]}-01`;
 }

@@ -141,26 +141,9 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
   const againstStored = (i: number): StoreOutcome | null => {
     const e = events[i]!;
     const sameId = byEvent.get(eventKey(e));
-    if (sameId) {
-      return sameId.content_sha256.equals(e.contentSha256)
-        ? { status: 'duplicate', eventId: e.eventId }
-        : {
-            status: 'conflict',
-            eventId: e.eventId,
-            reason: 'event_id_reused',
-            existingEventId: sameId.event_id,
-          };
-    }
+    if (sameId) return judge(e, sameId.content_sha256, sameId.event_id, 'event_id_reused');
     const sameRecord = byRecord.get(recordKey(e));
-    if (!sameRecord) return null;
-    return sameRecord.content_sha256.equals(e.contentSha256)
-      ? { status: 'duplicate', eventId: e.eventId }
-      : {
-          status: 'conflict',
-          eventId: e.eventId,
-          reason: 'record_version',
-          existingEventId: sameRecord.event_id,
-        };
+    return sameRecord ? judge(e, sameRecord.content_sha256, sameRecord.event_id, 'record_version') : null;
   };
 
   if (missing.length > 0) {
@@ -210,17 +193,22 @@ export async function storeEvents(db: Db, events: readonly NewEvent[]): Promise<
     const rep = repOf[i]!;
     if (rep === i || outcomes[i] !== undefined) return;
     const first = events[rep]!;
-    const sameId = eventKey(first) === eventKey(e);
-    outcomes[i] = first.contentSha256.equals(e.contentSha256)
-      ? { status: 'duplicate', eventId: e.eventId }
-      : {
-          status: 'conflict',
-          eventId: e.eventId,
-          reason: sameId ? 'event_id_reused' : 'record_version',
-          existingEventId: first.eventId,
-        };
+    const reason = eventKey(first) === eventKey(e) ? 'event_id_reused' : 'record_version';
+    outcomes[i] = judge(e, first.contentSha256, first.eventId, reason);
   });
   return outcomes;
+}
+
+/** An event against an earlier one sharing its id or record: the same content is a duplicate. */
+function judge(
+  e: NewEvent,
+  earlierContent: Buffer,
+  earlierEventId: string,
+  reason: 'event_id_reused' | 'record_version',
+): StoreOutcome {
+  return earlierContent.equals(e.contentSha256)
+    ? { status: 'duplicate', eventId: e.eventId }
+    : { status: 'conflict', eventId: e.eventId, reason, existingEventId: earlierEventId };
 }
 
 /**

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOLERANCES } from '../../src/domain/tolerances';
 import { recheckMatches } from '../../src/processing/matching';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, partyRegistered, tradeOf } from '../support/factories';
+import { enterprise, invoiceIssued, partyRegistered, paymentMade, tradeOf } from '../support/factories';
 import { processEachAtOnce } from '../support/pipeline';
 
 // An undeclared document (no trade_ids) and its trade sent a moment apart are taken by two
@@ -28,23 +28,19 @@ const trade = (i: number) =>
     unit: 't',
   });
 const payment = (i: number) =>
-  envelope('payment.made', {
+  paymentMade({
     payment_id: `P${i}`,
-    trade_ids: [],
     paid_at: `2026-10-${day(i)}T12:00:00+08:00`,
     amount: '18400.00',
-    channel: 'bank_transfer',
     payer: { account_name: M.name, account_no: '6222000000000000001', party: M },
     payee: { account_name: E.name, account_no: '6222000000000000002', party: E },
   });
 const invoice = (i: number) =>
-  envelope('invoice.issued', {
+  invoiceIssued({
     invoice_no: `2644200000000001${String(i).padStart(4, '0')}`,
-    kind: 'special',
     issued_at: `2026-10-${day(i)}T14:00:00+08:00`,
     seller: E,
     buyer: M,
-    trade_ids: [],
     lines: [
       {
         material: 'FE_HEAVY',

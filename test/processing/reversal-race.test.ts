@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../support/context';
-import { enterprise, envelope, tradeOf } from '../support/factories';
+import { enterprise, envelope, invoiceIssued, paymentFor, tradeOf } from '../support/factories';
 import { drain, processEachAtOnce } from '../support/pipeline';
 
 // A payment and its reversal (a blue invoice and its red letter) sent a moment apart are taken by
@@ -22,15 +22,7 @@ const trade = (id: string) =>
   tradeOf(id, E, M, '2026-10-02T10:00:00+08:00', [['FE_HEAVY', '10', '2200.00', '22000.00']], { unit: 't' });
 
 const payment = (id: string, tradeId: string) =>
-  envelope('payment.made', {
-    payment_id: id,
-    trade_ids: [tradeId],
-    paid_at: '2026-10-03T10:00:00+08:00',
-    amount: '22000.00',
-    channel: 'bank_transfer',
-    payer: { account_name: M.name, account_no: '6222000000000000001', party: M },
-    payee: { account_name: E.name, account_no: '6222000000000000002', party: E },
-  });
+  paymentFor(id, tradeId, '22000.00', M, E, '6222000000000000002', '2026-10-03T10:00:00+08:00');
 const paymentReversed = (id: string) =>
   envelope('payment.reversed', {
     payment_id: id,
@@ -40,10 +32,8 @@ const paymentReversed = (id: string) =>
 
 const invoiceNo = (n: number) => `264420000000000${String(n).padStart(5, '0')}`;
 const invoice = (no: string, tradeId: string) =>
-  envelope('invoice.issued', {
+  invoiceIssued({
     invoice_no: no,
-    kind: 'special',
-    issued_at: '2026-10-05T10:00:00+08:00',
     seller: E,
     buyer: M,
     trade_ids: [tradeId],
